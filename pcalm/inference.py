@@ -1,0 +1,176 @@
+"""The inference engine: BP by autograd, and PC / PC-ALM by the canonical schedule of DESIGN section 3.
+
+PC runs through the same loop as PC-ALM (lam frozen at 0, rho = 1): there is no second loop.
+The loop uses only the model's per-layer ``predict`` (mu_l), ``vjp`` (e J_l) and
+``param_grads``; it runs under ``torch.no_grad()`` and updates all hidden layers at once.
+Each activity step costs one prediction pass: the errors at the new activities serve both
+the dual step and the next activity step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from pcalm.algorithms import BP, PC, PCALM, Algorithm
+from pcalm.models.base import LayeredModel
+from pcalm.step_size import resolve_eta
+from pcalm.validation import check_inputs
+
+Tensor = torch.Tensor
+Observer = Callable[[int, list[Tensor], list[Tensor], list[Tensor]], None]
+
+
+class NonFiniteActivityError(FloatingPointError):
+    """Raised when the activities (hence the errors) of a PC / PC-ALM run stop being finite."""
+
+
+@dataclass
+class InferenceResult:
+    """What one inference produces.
+
+    weight_grads / bias_grads: per layer, aligned with ``model.weights()`` / ``model.biases()``,
+    gradients of the batch-mean objective (the sign and scale autograd puts in ``.grad``).
+    z: final hidden activities [z_1..z_{L-1}]. lam: multipliers used for the weight gradient
+    (PC: zeros; BP: BP's backward signals -B dl/dz_l). energies: the objective after each
+    activity step, index 0 being the feedforward start (BP: the loss alone); layer_energies:
+    its per-layer terms, shape (len(energies), L). eta: the activity step used (None for BP).
+    """
+
+    weight_grads: list[Tensor]
+    bias_grads: list[Tensor | None]
+    z: list[Tensor]
+    lam: list[Tensor]
+    energies: Tensor
+    layer_energies: Tensor
+    eta: float | None
+
+
+def infer(model: LayeredModel, x: Tensor, y: Tensor, algo: Algorithm, observer: Observer | None = None) -> InferenceResult:
+    """Run ``algo`` on the batch (x, y) and return its weight gradients and final state.
+
+    ``observer(step, z, lam, e)``, if given, is called after every prediction pass of
+    PC / PC-ALM (step 0 is the feedforward start) with the current hidden activities,
+    multipliers and effective errors e_1..e_L.
+    """
+    check_inputs(model, x, y)
+    if isinstance(algo, BP):
+        return _backprop(model, x, y)
+    if not isinstance(algo, (PC, PCALM)):
+        raise ValueError(f"algo: expected BP, PC or PCALM, got {type(algo).__name__}")
+    label = algo.name
+    schedule = algo.as_pcalm() if isinstance(algo, PC) else algo
+    schedule = resolve_eta(schedule, model, x, y)
+    return _augmented_lagrangian(model, x, y, schedule, label, observer)
+
+
+def _backprop(model: LayeredModel, x: Tensor, y: Tensor) -> InferenceResult:
+    """BP: autograd of l = 1/(2B) ||y - y_hat||^2; lam_l = -B dl/dz_l (BP's backward signals)."""
+    batch = x.shape[0]
+    params = list(model.parameters())
+    with torch.enable_grad():
+        activities = model.feedforward(x)
+        hidden = activities[:-1]
+        loss = 0.5 * ((y - activities[-1]) ** 2).sum() / batch
+        grads = torch.autograd.grad(loss, params + hidden, allow_unused=True)
+    loss = loss.detach()
+    if not torch.isfinite(loss):
+        raise NonFiniteActivityError(f"bp: the loss is not finite ({loss.item()}); check the weights and inputs")
+    param_grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
+    weight_grads, bias_grads = model.split_parameter_grads(param_grads)
+    signals = [-batch * g for g in grads[len(params):]]
+    return InferenceResult(
+        weight_grads=weight_grads,
+        bias_grads=bias_grads,
+        z=[h.detach() for h in hidden],
+        lam=signals,
+        energies=loss.reshape(1),
+        layer_energies=torch.cat([torch.zeros(model.depth - 1, dtype=loss.dtype, device=loss.device), loss.reshape(1)]).reshape(1, -1),
+        eta=None,
+    )
+
+
+def prediction_errors(model: LayeredModel, x: Tensor, y: Tensor, z: list[Tensor]) -> list[Tensor]:
+    """Constraint violations eps_l = z_l - mu_l(z_{l-1}) (hidden) and eps_L = y - mu_L(z_{L-1})
+    (DESIGN section 1): one prediction pass. Layer l's error reads z_{l-1} and z_l only."""
+    below = [x, *z]
+    eps = [z_l - model.predict(l, below[l - 1]) for l, z_l in enumerate(z, start=1)]
+    eps.append(y - model.predict(model.depth, below[-1]))
+    return eps
+
+
+def effective_errors(eps: list[Tensor], lam: list[Tensor], rho: float) -> list[Tensor]:
+    """e_l = lam_l + rho eps_l (hidden), e_L = eps_L (DESIGN section 3)."""
+    return [lam_l + rho * eps_l for lam_l, eps_l in zip(lam, eps)] + [eps[-1]]
+
+
+def activity_step(model: LayeredModel, z: list[Tensor], e: list[Tensor], eta: float) -> list[Tensor]:
+    """One per-sample activity step on every hidden layer at once:
+    z_l <- z_l - eta * (e_l - J_{l+1}^T e_{l+1})  (DESIGN section 3; PC: e = eps).
+
+    Layer l reads its own error e_l and the error e_{l+1} of the layer above.
+    """
+    return [z_l - eta * (e[l - 1] - model.vjp(l + 1, z_l, e[l])) for l, z_l in enumerate(z, start=1)]
+
+
+def dual_step(lam: list[Tensor], eps: list[Tensor], alpha: float) -> list[Tensor]:
+    """Dual ascent lam_l <- lam_l + alpha * eps_l(z) on every hidden layer (DESIGN section 3)."""
+    return [lam_l + alpha * eps_l for lam_l, eps_l in zip(lam, eps)]
+
+
+def layer_energies(eps: list[Tensor], lam: list[Tensor], rho: float) -> Tensor:
+    """Per-layer terms of L_rho = 1/B (1/2 ||eps_L||^2 + sum_l <lam_l, eps_l> + rho/2 ||eps_l||^2)."""
+    batch = eps[-1].shape[0]
+    hidden = [((lam_l * eps_l).sum() + 0.5 * rho * (eps_l * eps_l).sum()) / batch for lam_l, eps_l in zip(lam, eps)]
+    return torch.stack(hidden + [0.5 * (eps[-1] * eps[-1]).sum() / batch])
+
+
+def weight_gradients(model: LayeredModel, x: Tensor, z: list[Tensor], e: list[Tensor]) -> tuple[list[Tensor], list[Tensor | None]]:
+    """dL_rho/dW_l at (z, lam), from layer l's effective error e_l and its input z_{l-1} alone."""
+    below = [x, *z]
+    grads = [model.param_grads(l, below[l - 1], e[l - 1]) for l in range(1, model.depth + 1)]
+    return [g for g, _ in grads], [b for _, b in grads]
+
+
+@torch.no_grad()
+def _augmented_lagrangian(model: LayeredModel, x: Tensor, y: Tensor, algo: PCALM, label: str, observer: Observer | None) -> InferenceResult:
+    """The canonical schedule: T-1 rounds of (k activity steps, dual step), then k final activity
+    steps with the same lam; weight gradient at (z, lam) ("pre") or (z, lam + alpha eps) ("post")."""
+    eta, alpha, rho, k = float(algo.eta), algo.alpha, algo.rho, algo.inner_steps
+    z = [a.detach() for a in model.feedforward(x)[:-1]]
+    lam = [torch.zeros_like(z_l) for z_l in z]
+    eps = prediction_errors(model, x, y, z)
+    e = effective_errors(eps, lam, rho)
+    trace = [layer_energies(eps, lam, rho)]
+    if observer is not None:
+        observer(0, z, lam, e)
+    budget = algo.budget(model.depth)
+    for round_ in range(budget):
+        for _ in range(k):
+            z = activity_step(model, z, e, eta)
+            eps = prediction_errors(model, x, y, z)
+            e = effective_errors(eps, lam, rho)
+            trace.append(layer_energies(eps, lam, rho))
+            if observer is not None:
+                observer(len(trace) - 1, z, lam, e)
+        if round_ < budget - 1 or algo.timing == "post":
+            lam = dual_step(lam, eps, alpha)
+            e = effective_errors(eps, lam, rho)
+    per_layer = torch.stack(trace)
+    _raise_if_not_finite(per_layer, algo, label)
+    weight_grads, bias_grads = weight_gradients(model, x, z, e)
+    return InferenceResult(weight_grads, bias_grads, z, lam, per_layer.sum(dim=1), per_layer, eta)
+
+
+def _raise_if_not_finite(per_layer: Tensor, algo: PCALM, label: str) -> None:
+    """Stop with the first activity step and layer whose error became non-finite."""
+    finite = torch.isfinite(per_layer)
+    if bool(finite.all()):
+        return
+    step, layer = (int(i) for i in (~finite).nonzero()[0])
+    raise NonFiniteActivityError(
+        f"{label}: activities became non-finite at activity step {step} in layer {layer + 1} "
+        f"(eta={algo.eta}, alpha={algo.alpha}, rho={algo.rho}); the step size is probably too large"
+    )
