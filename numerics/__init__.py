@@ -1,0 +1,75 @@
+"""NumPy/SciPy float64 reference numerics for PC and PC-ALM (DESIGN claims C1-C3).
+
+Imports nothing else of the project. Modules, one job each:
+
+- ``energy``: the one energy L_rho (PC: lam = 0, rho = 1) and its local update rules.
+- ``bp``: backpropagation, the reference gradient and backward signals.
+- ``linear``: the per-sample matrices A, D, H and the KKT matrix of a linear net.
+- ``kkt``: the saddle-point residual in stacked per-sample form.
+- ``equilibrium``: exact linear equilibria (one sparse solve) and PC's F*.
+- ``flow``: the continuous primal-dual flow, its Jacobian and eigenvalues, ``solve_ivp``.
+- ``schedule``: the canonical discrete schedule, its linear map, spectral radius, stable eta.
+- ``hessian``: lambda_max of the activity Hessian (dense and power iteration), eta = 1/lambda_max.
+- ``saddle``: nonlinear saddle points by ``scipy.optimize.root``.
+- ``residual``: the linear residual MLP as a plain linear net.
+"""
+
+from numerics.bp import BPResult, bp_gradients
+from numerics.energy import (
+    activity_grads,
+    effective_errors,
+    errors,
+    feedforward,
+    lagrangian,
+    multiplier_grads,
+    weight_grads,
+)
+from numerics.equilibrium import InferenceState, linear_equilibrium, pc_free_energy
+from numerics.flow import FlowResult, flow_eigenvalues, flow_jacobian, integrate_flow
+from numerics.hessian import hessian_lambda_max, hessian_lambda_max_power, hessian_vector_product, paper_eta
+from numerics.linear import activity_hessian, constraint_matrix, kkt_matrix, readout_matrix
+from numerics.residual import residual_effective_weights, residual_scales, residual_weight_grads
+from numerics.saddle import nonlinear_saddle
+from numerics.schedule import (
+    largest_stable_eta,
+    outer_iteration,
+    run_schedule,
+    schedule_map,
+    schedule_spectral_radius,
+)
+
+__all__ = [
+    "BPResult",
+    "FlowResult",
+    "InferenceState",
+    "activity_grads",
+    "activity_hessian",
+    "bp_gradients",
+    "constraint_matrix",
+    "effective_errors",
+    "errors",
+    "feedforward",
+    "flow_eigenvalues",
+    "flow_jacobian",
+    "hessian_lambda_max",
+    "hessian_lambda_max_power",
+    "hessian_vector_product",
+    "integrate_flow",
+    "kkt_matrix",
+    "lagrangian",
+    "largest_stable_eta",
+    "linear_equilibrium",
+    "multiplier_grads",
+    "nonlinear_saddle",
+    "outer_iteration",
+    "paper_eta",
+    "pc_free_energy",
+    "readout_matrix",
+    "residual_effective_weights",
+    "residual_scales",
+    "residual_weight_grads",
+    "run_schedule",
+    "schedule_map",
+    "schedule_spectral_radius",
+    "weight_grads",
+]
