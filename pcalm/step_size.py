@@ -2,17 +2,23 @@
 
 lambda_max is the largest eigenvalue of the per-sample Hessian of L_rho in the hidden
 activities, at the feedforward start (lam = 0). The Hessian of the summed (not averaged)
-objective is block-diagonal over samples, so power iteration on it finds the largest
-per-sample eigenvalue over the batch. Hessian-vector products come from forward-over-reverse
-autodiff (torch.func, which differentiates even under ``torch.no_grad()``), so nothing of size (n, n) is formed: this runs on deep, wide nets.
+objective is block-diagonal over samples, so its largest eigenvalue is the largest
+per-sample one over the batch.
+
+It is found by Lanczos iteration (``scipy.sparse.linalg.eigsh``) on Hessian-vector products
+from double-backward autograd: nothing of size (n, n) is formed, so this runs on deep, wide
+nets. Lanczos rather than plain power iteration because the per-sample spectra interleave:
+on a residual MLP N = L = 32 with a batch of 64, 200 power iterations still read 4.3955
+where the top eigenvalue is 4.4314, while Lanczos converges to 1e-6 in about 100 products.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import torch
-from torch.func import grad, jvp
+from scipy.sparse.linalg import LinearOperator, eigsh
 
 from pcalm.algorithms import PCALM
 from pcalm.models.base import LayeredModel
@@ -20,42 +26,35 @@ from pcalm.models.base import LayeredModel
 Tensor = torch.Tensor
 
 
-def _summed_objective(model: LayeredModel, x: Tensor, y: Tensor, rho: float):
-    """z -> sum over samples of 1/2 ||eps_L||^2 + rho/2 sum_l ||eps_l||^2 (L_rho at lam = 0, times B)."""
-
-    def objective(z: tuple[Tensor, ...]) -> Tensor:
-        below = (x, *z)
-        total = 0.5 * ((y - model.predict(model.depth, below[-1])) ** 2).sum()
-        for l, z_l in enumerate(z, start=1):
-            total = total + 0.5 * rho * ((z_l - model.predict(l, below[l - 1])) ** 2).sum()
-        return total
-
-    return objective
+def summed_objective(model: LayeredModel, x: Tensor, y: Tensor, z: list[Tensor], rho: float) -> Tensor:
+    """B * L_rho at lam = 0: sum over samples of 1/2 ||eps_L||^2 + rho/2 sum_l ||eps_l||^2."""
+    below = [x, *z]
+    total = 0.5 * ((y - model.predict(model.depth, below[-1])) ** 2).sum()
+    for l, z_l in enumerate(z, start=1):
+        total = total + 0.5 * rho * ((z_l - model.predict(l, below[l - 1])) ** 2).sum()
+    return total
 
 
-@torch.no_grad()
-def activity_lambda_max(
-    model: LayeredModel, x: Tensor, y: Tensor, rho: float = 1.0, iterations: int = 200, rtol: float = 1e-6, seed: int = 0
-) -> float:
-    """Largest eigenvalue of the per-sample activity Hessian of L_rho at the feedforward start,
-    by power iteration on Hessian-vector products; stops when the Rayleigh quotient changes by
-    less than ``rtol`` relative."""
+def activity_lambda_max(model: LayeredModel, x: Tensor, y: Tensor, rho: float = 1.0, rtol: float = 1e-6, seed: int = 0) -> float:
+    """Largest eigenvalue of the per-sample activity Hessian of L_rho at the feedforward start
+    (relative accuracy ``rtol``; the start vector is drawn from ``seed``)."""
     if model.depth < 2:
         raise ValueError("model: a depth-1 model has no hidden activities, so no activity Hessian")
-    gradient = grad(_summed_objective(model, x, y, rho))
-    z0 = tuple(model.feedforward(x)[:-1])
-    generator = torch.Generator().manual_seed(seed)
-    v = tuple(torch.randn(a.shape, generator=generator, dtype=a.dtype).to(a.device) for a in z0)
-    estimate = 0.0
-    for _ in range(iterations):
-        norm = torch.sqrt(sum((u * u).sum() for u in v))
-        v = tuple(u / norm for u in v)
-        _, hv = jvp(gradient, (z0,), (v,))
-        new_estimate = float(sum((u * h).sum() for u, h in zip(v, hv)))
-        if abs(new_estimate - estimate) <= rtol * abs(new_estimate):
-            return new_estimate
-        estimate, v = new_estimate, hv
-    return estimate
+    with torch.enable_grad():
+        z = [a.detach().requires_grad_(True) for a in model.feedforward(x)[:-1]]
+        gradient = torch.autograd.grad(summed_objective(model, x, y, z, rho), z, create_graph=True)
+    sizes = [a.numel() for a in z]
+    n = sum(sizes)
+
+    def hessian_vector(v: np.ndarray) -> np.ndarray:
+        pieces = torch.from_numpy(np.ascontiguousarray(v).reshape(-1)).to(device=z[0].device, dtype=z[0].dtype).split(sizes)
+        directions = [p.reshape(a.shape) for p, a in zip(pieces, z)]
+        products = torch.autograd.grad(gradient, z, directions, retain_graph=True)
+        return torch.cat([h.reshape(-1) for h in products]).detach().cpu().double().numpy()
+
+    start = np.random.default_rng(seed).standard_normal(n)
+    operator = LinearOperator((n, n), matvec=hessian_vector, dtype=np.float64)
+    return float(eigsh(operator, k=1, which="LA", tol=rtol, v0=start, return_eigenvectors=False)[0])
 
 
 def resolve_eta(algo: PCALM, model: LayeredModel, x: Tensor, y: Tensor) -> PCALM:

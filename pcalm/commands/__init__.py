@@ -1,0 +1,1 @@
+"""Subcommands of the ``pcalm`` CLI: each module offers ``register(subparsers)``."""
