@@ -24,7 +24,8 @@ Observer = Callable[[int, list[Tensor], list[Tensor], list[Tensor]], None]
 
 
 class NonFiniteActivityError(FloatingPointError):
-    """Raised when the activities (hence the errors) of a PC / PC-ALM run stop being finite."""
+    """Raised when a PC / PC-ALM run diverges: some layer's activities, errors or energy
+    term stop being finite (or BP's loss does)."""
 
 
 @dataclass
@@ -165,12 +166,14 @@ def _augmented_lagrangian(model: LayeredModel, x: Tensor, y: Tensor, algo: PCALM
 
 
 def _raise_if_not_finite(per_layer: Tensor, algo: PCALM, label: str) -> None:
-    """Stop with the first activity step and layer whose error became non-finite."""
+    """Stop with the first activity step and layer whose energy term (hence its activities or
+    errors) stopped being finite."""
     finite = torch.isfinite(per_layer)
     if bool(finite.all()):
         return
     step, layer = (int(i) for i in (~finite).nonzero()[0])
     raise NonFiniteActivityError(
-        f"{label}: activities became non-finite at activity step {step} in layer {layer + 1} "
-        f"(eta={algo.eta}, alpha={algo.alpha}, rho={algo.rho}); the step size is probably too large"
+        f"{label}: diverged at activity step {step}: the energy of layer {layer + 1} is no longer finite "
+        f"(its activities or errors overflowed; eta={algo.eta}, alpha={algo.alpha}, rho={algo.rho}); "
+        "the step size is probably too large"
     )
