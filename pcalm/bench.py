@@ -1,0 +1,207 @@
+"""Timing one training step of BP, PC and PC-ALM on the residual MLP, against the machine's
+batched-matmul speed measured in the same run (``pcalm bench``, issue 7).
+
+A "training step" here is the gradient computation ``infer(model, x, y, algo)`` with T = 2L,
+k = 1, a fixed eta (no Lanczos) and float32: the optimizer update that follows is the same for
+all three algorithms and is left out. BP is autograd on the same model; PC and PC-ALM run the
+layer-parallel fast path of :mod:`pcalm.fast`.
+
+Useful FLOPs of a PC / PC-ALM step (multiply-adds counted as 2):
+
+    feedforward pass + weight gradients + T k (prediction pass + backward pass of layers 2..L)
+    = 2 F + 2 T k F',   F = sum_{l=1..L} 2 B n_l n_{l-1},   F' = sum_{l=2..L} 2 B n_l n_{l-1}
+
+(x is clamped, so layer 1's prediction is fixed and its vector-Jacobian product is never needed).
+The reference speed is one ``torch.bmm`` of the stacked hidden blocks, (L-2, B, N) x (L-2, N, N),
+the largest matmul a step contains. Timings interleave the algorithms round by round, so a
+burst of load on a shared machine touches all of them alike; each figure is the median of
+``repeats`` runs after ``warmup`` runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+from pcalm.algorithms import BP, PC, PCALM
+from pcalm.inference import infer
+from pcalm.models.residual import ResidualMLP
+
+INPUT_DIM, OUTPUT_DIM, ETA = 784, 10, 0.2
+QUICK_SHAPES = ((32, 128, 64), (128, 32, 64))
+FULL_SHAPES = tuple((depth, width, batch) for depth in (16, 32, 128) for width in (32, 128, 512) for batch in (64, 256))
+
+
+@dataclass(frozen=True)
+class ShapeResult:
+    """The figures of one (depth, width, batch) shape; times in milliseconds, memory in MiB."""
+
+    depth: int
+    width: int
+    batch: int
+    steps: int
+    bp_ms: float
+    pc_ms: float
+    pcalm_ms: float
+    bmm_ms: float
+    pcalm_over_bp: float
+    pcalm_over_pc: float
+    useful_gflop: float
+    pcalm_gflops: float
+    bmm_gflops: float
+    pcalm_over_bmm: float
+    pcalm_peak_mib: float
+    bp_peak_mib: float
+
+
+def useful_flops(depth: int, width: int, batch: int, steps: int) -> float:
+    """2 F + 2 T F' of the module docstring, for the MNIST-shaped residual MLP (784 -> N ... N -> 10)."""
+    widths = [INPUT_DIM] + [width] * (depth - 1) + [OUTPUT_DIM]
+    per_layer = [2.0 * batch * n * m for m, n in zip(widths[:-1], widths[1:])]
+    return 2 * sum(per_layer) + 2 * steps * sum(per_layer[1:])
+
+
+def _median_ms(samples: list[float]) -> float:
+    return 1e3 * statistics.median(samples)
+
+
+def _time_interleaved(runs: dict[str, Callable[[], object]], sync: Callable[[], None], warmup: int, repeats: int) -> dict[str, float]:
+    """Median wall-clock milliseconds of each run, round-robin after ``warmup`` rounds."""
+    samples: dict[str, list[float]] = {name: [] for name in runs}
+    for round_ in range(warmup + repeats):
+        for name, run in runs.items():
+            sync()
+            start = time.perf_counter()
+            run()
+            sync()
+            if round_ >= warmup:
+                samples[name].append(time.perf_counter() - start)
+    return {name: _median_ms(s) for name, s in samples.items()}
+
+
+def peak_memory_mib(run: Callable[[], object], device: torch.device) -> float:
+    """Peak memory allocated by ``run`` beyond what was live before it (MiB): the CUDA allocator's
+    peak on GPU; on CPU the running sum of the profiler's allocation and free events."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        before = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        run()
+        torch.cuda.synchronize(device)
+        return (torch.cuda.max_memory_allocated(device) - before) / 2**20
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        run()
+    live = peak = 0
+    for event in sorted((e for e in prof.events() if e.self_cpu_memory_usage != 0), key=lambda e: e.time_range.start):
+        live += event.self_cpu_memory_usage
+        peak = max(peak, live)
+    return peak / 2**20
+
+
+def bench_shape(depth: int, width: int, batch: int, device: torch.device, warmup: int = 2, repeats: int = 7, seed: int = 0) -> ShapeResult:
+    """Time BP, PC, PC-ALM (T = 2L) and the reference batched matmul on one shape."""
+    model = ResidualMLP(INPUT_DIM, width, depth, OUTPUT_DIM, "relu", seed=seed).to(device)
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, INPUT_DIM, generator=generator).to(device)
+    y = torch.nn.functional.one_hot(torch.randint(OUTPUT_DIM, (batch,), generator=generator), OUTPUT_DIM).float().to(device)
+    steps = 2 * depth
+    left = torch.randn(depth - 2, batch, width, generator=generator).to(device)
+    product = torch.empty_like(left)
+    blocks = model.w_hidden.detach()
+    runs: dict[str, Callable[[], object]] = {
+        "bp": lambda: infer(model, x, y, BP()),
+        "pc": lambda: infer(model, x, y, PC(eta=ETA, steps=steps), fast=True),
+        "pcalm": lambda: infer(model, x, y, PCALM(eta=ETA, steps=steps), fast=True),
+        "bmm": lambda: torch.bmm(left, blocks.transpose(1, 2), out=product),
+    }
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+    ms = _time_interleaved(runs, sync, warmup, repeats)
+    flops = useful_flops(depth, width, batch, steps)
+    pcalm_gflops = flops / ms["pcalm"] / 1e6
+    bmm_gflops = 2.0 * (depth - 2) * batch * width * width / ms["bmm"] / 1e6
+    return ShapeResult(
+        depth=depth,
+        width=width,
+        batch=batch,
+        steps=steps,
+        bp_ms=ms["bp"],
+        pc_ms=ms["pc"],
+        pcalm_ms=ms["pcalm"],
+        bmm_ms=ms["bmm"],
+        pcalm_over_bp=ms["pcalm"] / ms["bp"],
+        pcalm_over_pc=ms["pcalm"] / ms["pc"],
+        useful_gflop=flops / 1e9,
+        pcalm_gflops=pcalm_gflops,
+        bmm_gflops=bmm_gflops,
+        pcalm_over_bmm=pcalm_gflops / bmm_gflops,
+        pcalm_peak_mib=peak_memory_mib(runs["pcalm"], device),
+        bp_peak_mib=peak_memory_mib(runs["bp"], device),
+    )
+
+
+def machine(device: torch.device) -> dict[str, object]:
+    """What the figures were measured on, including the load average (the machine may be shared)."""
+    info: dict[str, object] = {
+        "device": str(device),
+        "platform": platform.platform(),
+        "processor": _cpu_model(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cpus": os.cpu_count(),
+        "load_average_1min": os.getloadavg()[0],
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def run_bench(shapes: tuple[tuple[int, int, int], ...], device: torch.device, warmup: int = 2, repeats: int = 7) -> dict[str, object]:
+    """All shapes, one after the other, with the machine description before and after."""
+    before = machine(device)
+    results = [dataclasses.asdict(bench_shape(d, w, b, device, warmup, repeats)) for d, w, b in shapes]
+    return {"machine": before, "load_average_1min_after": os.getloadavg()[0], "warmup": warmup, "repeats": repeats, "results": results}
+
+
+COLUMNS = (
+    ("L", "depth", "{:d}"),
+    ("N", "width", "{:d}"),
+    ("B", "batch", "{:d}"),
+    ("T", "steps", "{:d}"),
+    ("BP ms", "bp_ms", "{:.2f}"),
+    ("PC ms", "pc_ms", "{:.2f}"),
+    ("PC-ALM ms", "pcalm_ms", "{:.2f}"),
+    ("ALM/BP", "pcalm_over_bp", "{:.1f}"),
+    ("ALM/PC", "pcalm_over_pc", "{:.3f}"),
+    ("ALM GFLOP/s", "pcalm_gflops", "{:.1f}"),
+    ("bmm GFLOP/s", "bmm_gflops", "{:.1f}"),
+    ("ALM/bmm", "pcalm_over_bmm", "{:.2f}"),
+    ("ALM MiB", "pcalm_peak_mib", "{:.1f}"),
+    ("BP MiB", "bp_peak_mib", "{:.1f}"),
+)
+
+
+def markdown_table(report: dict[str, object]) -> str:
+    """The results as a Markdown table, one row per shape."""
+    lines = ["| " + " | ".join(title for title, _, _ in COLUMNS) + " |", "|" + "---:|" * len(COLUMNS)]
+    for row in report["results"]:
+        lines.append("| " + " | ".join(fmt.format(row[key]) for _, key, fmt in COLUMNS) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,53 @@
+"""``pcalm bench``: milliseconds and GFLOP/s of one BP, PC and PC-ALM training step (see :mod:`pcalm.bench`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from pcalm.bench import FULL_SHAPES, QUICK_SHAPES, markdown_table, run_bench
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("bench", help="time one training step of BP, PC and PC-ALM against the machine's batched-matmul speed")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device (default: cuda if available)")
+    parser.add_argument("--full", action="store_true", help="depth 16/32/128 x width 32/128/512 x batch 64/256 instead of the quick set")
+    parser.add_argument("--shape", action="append", metavar="L,N,B", help="a depth,width,batch to time (repeatable; replaces the set)")
+    parser.add_argument("--repeats", type=int, default=7, help="timed runs per figure (the median is reported)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed runs before timing")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
+    parser.add_argument("--out", type=Path, default=Path("results/bench"))
+    parser.set_defaults(func=run)
+
+
+def _shapes(args: argparse.Namespace) -> tuple[tuple[int, int, int], ...]:
+    if args.shape:
+        shapes = []
+        for text in args.shape:
+            parts = text.split(",")
+            if len(parts) != 3 or not all(p.strip().isdigit() for p in parts) or int(parts[0]) < 3:
+                raise SystemExit(f"--shape: expected depth,width,batch with depth >= 3, got {text!r}")
+            shapes.append(tuple(int(p) for p in parts))
+        return tuple(shapes)
+    return FULL_SHAPES if args.full else QUICK_SHAPES
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the benchmark, print it, and write bench.json and bench.md into --out."""
+    if args.repeats < 1 or args.warmup < 0:
+        raise SystemExit("--repeats must be >= 1 and --warmup >= 0")
+    report = run_bench(_shapes(args), torch.device(args.device), args.warmup, args.repeats)
+    table = markdown_table(report)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "bench.json").write_text(json.dumps(report, indent=2))
+    (args.out / "bench.md").write_text(f"{json.dumps(report['machine'])}\n\n{table}\n")
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(json.dumps(report["machine"]))
+        print(table)
+        print(f"wrote {args.out / 'bench.json'} and {args.out / 'bench.md'}")
+    return 0

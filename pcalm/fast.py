@@ -1,0 +1,187 @@
+"""The layer-parallel fast path: the canonical schedule of DESIGN section 3 for the residual MLP,
+with all layers stacked.
+
+It runs the same schedule as :func:`pcalm.inference._augmented_lagrangian` (and is checked
+against it in float64 to 1e-12 by ``tests/test_fast_path.py``), but keeps every layer's state in
+one (L-1, B, N) tensor, so that one activity step of all L-1 hidden layers is a handful of
+batched matmuls and in-place elementwise ops, whatever the depth: no autograd, no Python loop
+over layers, no allocation in the loop, nothing kept from earlier steps.
+
+Stacked state (index i holds hidden layer l = i + 1; N the width, B the batch):
+
+    P    (L, B, N)    [mu_1; z_1; ...; z_{L-1}]  (mu_1 = s_in x W_1^T is fixed: x is clamped),
+                      so that Z = P[1:] and ``P[1:] - P[:-1]`` is [z_1 - mu_1; z_2 - z_1; ...]
+    A, D (L-1, B, N)  phi(z_l), phi'(z_l)          (linear: A is Z itself, no D)
+    Eps  (L-1, B, N)  eps_l = z_l - mu_l(z_{l-1});  eps_out (B, n_L) = y - mu_L(z_{L-1})
+    LE   (2, L-1, B, N) = [lam; E], E_l = lam_l + rho eps_l   (PC: no lam, E is Eps)
+    V    (L-1, B, N)  the backward branch of layer l+1: e_{l+1} W_{l+1}, scaled to s_h
+
+One activity step, z_l <- z_l - eta (e_l - e_{l+1} J_{l+1}), with the residual MLP's
+e J_{l+1} = e_{l+1} + s_h (e_{l+1} W_{l+1}) * phi'(z_l) for hidden blocks (DESIGN section 1) and
+e_L J_L = s_out (e_L W_L) * phi'(z_{L-1}) for the read-out, is
+
+    V[:-1] = E[1:] @ W_hidden;  V[-1] = (s_out/s_h) e_out W_L          (reads layer l+1)
+    Z += eta s_h V * D;  Z -= eta E;  Z[:-1] += eta E[1:]               (reads layers l, l+1)
+
+and the prediction pass at the new z, which gives the errors that both the dual step and the
+next activity step use (one pass per step, as in the reference loop), is
+
+    A = phi(Z);  D = phi'(Z)                                           (reads layer l)
+    Eps = P[1:] - P[:-1];  Eps[1:] -= s_h A[:-1] @ W_hidden^T           (reads layers l-1, l)
+    eps_out = y - s_out A[-1] @ W_L^T;   E = lam + rho Eps
+
+Every slice shifts by at most one layer: layer l's update reads layers l-1, l, l+1 only.
+The dual step lam_l <- lam_l + alpha eps_l (with E_l <- E_l + alpha eps_l) is one in-place add
+on the stacked [lam; E].
+
+Energies: each step stores per-layer reductions, not the L_rho terms themselves: one batched
+dot product per step gives <eps_l, lam_l> and <eps_l, E_l> for all hidden layers at once (PC:
+<eps_l, eps_l>), and the terms <lam, eps> + rho/2 |eps|^2 = (<eps, lam> + <eps, E>)/2 are formed
+from the (steps+1, L) table after the loop. The check for non-finite values runs once, on that
+table, as in the reference loop.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from pcalm.algorithms import PCALM
+from pcalm.inference import InferenceResult, _raise_if_not_finite
+from pcalm.models.base import LayeredModel
+from pcalm.models.residual import ResidualMLP
+
+Tensor = torch.Tensor
+
+
+def supports(model: LayeredModel) -> bool:
+    """Whether the fast path implements ``model``: the residual MLP, every activation."""
+    return isinstance(model, ResidualMLP)
+
+
+class _StackedState:
+    """Preallocated buffers of one run and the three stacked operations on them."""
+
+    def __init__(self, model: ResidualMLP, x: Tensor, y: Tensor, algo: PCALM) -> None:
+        depth, batch, width = model.depth, x.shape[0], model.width
+        self.model, self.y, self.batch = model, y, batch
+        self.activation = model.activation.name
+        self.eta, self.alpha, self.rho = float(algo.eta), float(algo.alpha), float(algo.rho)
+        self.w_hidden = model.w_hidden.detach()
+        self.w_out = model.w_out.detach()
+        self.has_lam = not (self.alpha == 0.0 and self.rho == 1.0)
+        new = x.new_empty
+        # The feedforward start, from the model's own per-layer predictions: every hidden eps is 0.
+        activities = model.feedforward(x)
+        self.P = torch.stack([activities[0], *activities[:-1]])
+        self.Z = self.P[1:]
+        self.A = self.Z if self.activation == "linear" else new(depth - 1, batch, width)
+        self.D = None if self.activation == "linear" else new(depth - 1, batch, width)
+        self.V = new(depth - 1, batch, width)
+        self.Eps = torch.zeros_like(self.Z)
+        self.eps_out = y - activities[-1]
+        if self.has_lam:
+            self.LE = torch.zeros(2, depth - 1, batch, width, dtype=x.dtype, device=x.device)
+            self.lam, self.E = self.LE[0], self.LE[1]
+            torch.mul(self.Eps, self.rho, out=self.E)
+        else:
+            self.lam, self.E = torch.zeros_like(self.Z), self.Eps
+        self._activate()
+
+    def _activate(self) -> None:
+        """A = phi(Z), D = phi'(Z) (relu: the mask z > 0; tanh: 1 - tanh(z)^2), in place."""
+        if self.activation == "relu":
+            torch.clamp_min(self.Z, 0.0, out=self.A)
+            torch.gt(self.Z, 0.0, out=self.D)
+        elif self.activation == "tanh":
+            torch.tanh(self.Z, out=self.A)
+            torch.addcmul(self.Z.new_ones(()), self.A, self.A, value=-1.0, out=self.D)
+
+    def activity_step(self) -> None:
+        """z_l <- z_l - eta (e_l - e_{l+1} J_{l+1}) on all hidden layers at once (DESIGN section 3)."""
+        s_h, s_out, eta = self.model.s_h, self.model.s_out, self.eta
+        E, V, Z = self.E, self.V, self.Z
+        above = E[1:]  # e_{l+1} for l = 1..L-2
+        torch.bmm(above, self.w_hidden, out=V[:-1])
+        torch.addmm(V[-1], self.eps_out, self.w_out, beta=0.0, alpha=s_out / s_h, out=V[-1])
+        if self.D is None:
+            Z.add_(V, alpha=eta * s_h)
+        else:
+            Z.addcmul_(V, self.D, value=eta * s_h)
+        Z.sub_(E, alpha=eta)
+        Z[:-1].add_(above, alpha=eta)
+
+    def prediction_pass(self) -> None:
+        """eps_l = z_l - mu_l(z_{l-1}) for all layers at once, and E = lam + rho eps (DESIGN sections 1, 3)."""
+        s_h, s_out = self.model.s_h, self.model.s_out
+        self._activate()
+        below_activated = self.A[:-1]  # phi(z_{l-1}) for l = 2..L-1
+        torch.sub(self.P[1:], self.P[:-1], out=self.Eps)
+        self.Eps[1:].baddbmm_(below_activated, self.w_hidden.transpose(1, 2), alpha=-s_h)
+        torch.addmm(self.y, self.A[-1], self.w_out.T, alpha=-s_out, out=self.eps_out)
+        if self.has_lam:
+            torch.add(self.lam, self.Eps, alpha=self.rho, out=self.E)
+
+    def dual_step(self) -> None:
+        """lam_l <- lam_l + alpha eps_l(z), and so E_l <- E_l + alpha eps_l (DESIGN section 3)."""
+        if self.alpha != 0.0:
+            self.LE.add_(self.Eps, alpha=self.alpha)
+
+    def record(self, hidden: Tensor, out: Tensor) -> None:
+        """Per-layer reductions of this step: hidden[i] = [<eps, lam>, <eps, E>] (PC: [<eps, eps>]),
+        out = <eps_L, eps_L>, each one batched op."""
+        flat = self.Eps.view(self.Eps.shape[0], 1, -1)
+        if self.has_lam:
+            pair = self.LE.view(2, self.Eps.shape[0], -1).permute(1, 2, 0)
+            torch.bmm(flat, pair, out=hidden)
+        else:
+            torch.bmm(flat, flat.transpose(1, 2), out=hidden)
+        torch.dot(self.eps_out.view(-1), self.eps_out.view(-1), out=out)
+
+    def layer_energies(self, hidden: Tensor, out: Tensor) -> Tensor:
+        """The (steps+1, L) table of L_rho's per-layer terms from the recorded reductions:
+        (<lam, eps> + rho/2 |eps|^2)/B = (<eps, lam> + <eps, E>)/(2B); read-out |eps_L|^2/(2B)."""
+        hidden_terms = hidden.sum(dim=(2, 3)) if self.has_lam else hidden[..., 0, 0]
+        return torch.cat([hidden_terms, out.unsqueeze(1)], dim=1) / (2 * self.batch)
+
+    def weight_gradients(self, x: Tensor) -> list[Tensor]:
+        """dL_rho/dW_l = -s_l/B e_l^T a_{l-1} for all layers (a_0 = x, a_{l-1} = phi(z_{l-1})), aligned with ``model.weights()``."""
+        model, batch = self.model, self.batch
+        grad_in = torch.mm(self.E[0].T, x).mul_(-model.s_in / batch)
+        grad_hidden = torch.bmm(self.E[1:].transpose(1, 2), self.A[:-1]).mul_(-model.s_h / batch)
+        grad_out = torch.mm(self.eps_out.T, self.A[-1]).mul_(-model.s_out / batch)
+        return [grad_in, *grad_hidden.unbind(0), grad_out]
+
+
+@torch.no_grad()
+def augmented_lagrangian(model: ResidualMLP, x: Tensor, y: Tensor, algo: PCALM, label: str) -> InferenceResult:
+    """The canonical schedule of DESIGN section 3 on the stacked state: T-1 rounds of (k activity
+    steps, dual step), then k final activity steps; weight gradient at (z, lam) ("pre") or at
+    (z, lam + alpha eps) ("post"). Same contract as the reference loop, without the observer."""
+    state = _StackedState(model, x, y, algo)
+    budget, k = algo.budget(model.depth), algo.inner_steps
+    steps = budget * k
+    reductions = 2 if state.has_lam else 1
+    hidden = x.new_empty(steps + 1, model.depth - 1, 1, reductions)
+    out = x.new_empty(steps + 1)
+    state.record(hidden[0], out[0])
+    step = 0
+    for round_ in range(budget):
+        for _ in range(k):
+            step += 1
+            state.activity_step()
+            state.prediction_pass()
+            state.record(hidden[step], out[step])
+        if round_ < budget - 1 or algo.timing == "post":
+            state.dual_step()
+    per_layer = state.layer_energies(hidden, out)
+    _raise_if_not_finite(per_layer, algo, label)
+    weight_grads = state.weight_gradients(x)
+    return InferenceResult(
+        weight_grads=weight_grads,
+        bias_grads=[None] * model.depth,
+        z=list(state.Z.unbind(0)),
+        lam=list(state.lam.unbind(0)),
+        energies=per_layer.sum(dim=1),
+        layer_energies=per_layer,
+        eta=state.eta,
+    )
