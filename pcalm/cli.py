@@ -8,6 +8,7 @@ import sys
 
 COMMAND_MODULES = (
     "pcalm.commands.demo",
+    "pcalm.commands.bench",
 )
 
 

@@ -49,12 +49,18 @@ class InferenceResult:
     eta: float | None
 
 
-def infer(model: LayeredModel, x: Tensor, y: Tensor, algo: Algorithm, observer: Observer | None = None) -> InferenceResult:
+def infer(
+    model: LayeredModel, x: Tensor, y: Tensor, algo: Algorithm, observer: Observer | None = None, fast: bool | None = None
+) -> InferenceResult:
     """Run ``algo`` on the batch (x, y) and return its weight gradients and final state.
 
     ``observer(step, z, lam, e)``, if given, is called after every prediction pass of
     PC / PC-ALM (step 0 is the feedforward start) with the current hidden activities,
     multipliers and effective errors e_1..e_L.
+
+    ``fast``: PC / PC-ALM on a residual MLP without an observer run on the stacked,
+    layer-parallel schedule of :mod:`pcalm.fast` (same numbers, checked to 1e-12 in float64)
+    unless ``fast`` is False; True insists on it (ValueError where it does not apply).
     """
     check_inputs(model, x, y)
     if isinstance(algo, BP):
@@ -63,7 +69,14 @@ def infer(model: LayeredModel, x: Tensor, y: Tensor, algo: Algorithm, observer: 
         raise ValueError(f"algo: expected BP, PC or PCALM, got {type(algo).__name__}")
     label = algo.name
     schedule = algo.as_pcalm() if isinstance(algo, PC) else algo
+    from pcalm import fast as fast_path  # imports this module: a top-level import would be circular
+
+    applies = fast_path.supports(model) and observer is None
+    if fast and not applies:
+        raise ValueError(f"fast: the fast path runs a ResidualMLP without an observer; got a {type(model).__name__}, observer={observer is not None}")
     schedule = resolve_eta(schedule, model, x, y)
+    if applies and fast is not False:
+        return fast_path.augmented_lagrangian(model, x, y, schedule, label)
     return _augmented_lagrangian(model, x, y, schedule, label, observer)
 
 
