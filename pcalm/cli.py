@@ -8,7 +8,10 @@ import sys
 
 COMMAND_MODULES = (
     "pcalm.commands.demo",
+    "pcalm.commands.train",
+    "pcalm.commands.grid",
     "pcalm.commands.bench",
+    "pcalm.commands.check",
 )
 
 

@@ -1,0 +1,44 @@
+"""``pcalm grid``: the width x depth x activation x algorithm x seed grid, resumable, with heatmaps.
+
+Exit status: 0 when every cell has a row (diverged cells included), 1 on bad input or missing data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pcalm.commands.train import EXIT_ERROR, add_shared_options, shared_settings
+from pcalm.data import DataNotFoundError
+from pcalm.grid import GridSpec, run_grid
+from pcalm.training import ALGOS, TrainConfig
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("grid", help="train every cell of a width x depth grid (resumable) and draw heatmaps")
+    parser.add_argument("--widths", type=int, nargs="+", default=[8, 16, 32, 64, 128])
+    parser.add_argument("--depths", type=int, nargs="+", default=[8, 16, 32, 64, 128])
+    parser.add_argument("--activations", nargs="+", default=["linear", "tanh", "relu"])
+    parser.add_argument("--algos", nargs="+", choices=ALGOS, default=list(ALGOS))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    add_shared_options(parser)
+    parser.add_argument("--out", type=Path, required=True, help="folder for cells.csv, grid_summary.csv, heatmaps and runs/")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the missing cells; print how many ran, were skipped and diverged."""
+    try:
+        spec = GridSpec(
+            widths=tuple(args.widths), depths=tuple(args.depths), activations=tuple(args.activations),
+            algos=tuple(args.algos), seeds=tuple(args.seeds), base=TrainConfig(**shared_settings(args)),
+        )
+        result = run_grid(spec, args.out, progress=not args.quiet)
+    except (DataNotFoundError, ValueError, ImportError) as error:
+        print(f"pcalm grid: error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    diverged = sum(cell.status == "diverged" for cell in result.cells)
+    print(f"grid: ran {result.ran} cells, skipped {result.skipped} already done; {len(result.cells)} rows, {diverged} diverged")
+    print(f"wrote {args.out / 'cells.csv'}, {args.out / 'grid_summary.csv'} and {len(result.figures)} heatmaps")
+    return 0

@@ -1,0 +1,91 @@
+"""``pcalm train``: train the paper's residual MLP with BP, PC or PC-ALM; write metrics.csv and summary.json.
+
+Exit status: 0 trained, 3 diverged (summary.json says where), 1 bad input or missing data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+from pcalm.data import DATASETS, DataNotFoundError
+from pcalm.training import ALGOS, DTYPES, TrainConfig, train
+
+EXIT_ERROR, EXIT_DIVERGED = 1, 3
+
+
+def eta_value(text: str) -> float | str:
+    """argparse type of --eta: "auto" or a positive number."""
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a number, got {text!r}") from None
+
+
+def add_shared_options(parser: argparse.ArgumentParser) -> None:
+    """Options every run of ``train`` and ``grid`` shares (defaults: the paper's)."""
+    parser.add_argument("--dataset", choices=DATASETS, default="digits", help="default: digits (offline)")
+    parser.add_argument("--data-dir", default=None, help="where MNIST / Fashion-MNIST live (torchvision layout; default ./data)")
+    parser.add_argument("--download", action="store_true", help="let torchvision download MNIST / Fashion-MNIST (needs pcalm[vision] and network)")
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--eta", type=eta_value, default="auto", help="activity step; 'auto' = 1/lambda_max of the initial model (default)")
+    parser.add_argument("--alpha", type=float, default=1.0, help="PC-ALM dual step (default 1)")
+    parser.add_argument("--rho", type=float, default=1.0, help="PC-ALM penalty (default 1)")
+    parser.add_argument("--steps", type=int, default=None, help="inference budget T (default 2L)")
+    parser.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 1e-3*sqrt(N/L))")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", choices=list(DTYPES), default="float32")
+    parser.add_argument("--split-seed", type=int, default=0, help="seed of the digits split / teacher task (default 0)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice; 1 is fastest for small nets on a busy machine)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def shared_settings(args: argparse.Namespace) -> dict:
+    """The TrainConfig fields set by :func:`add_shared_options` (and torch's thread count, set here)."""
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"threads: must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
+    return dict(
+        dataset=args.dataset, data_dir=args.data_dir, download=args.download, epochs=args.epochs, batch_size=args.batch_size,
+        eta=args.eta, alpha=args.alpha, rho=args.rho, steps=args.steps, lr=args.lr, device=args.device, dtype=args.dtype,
+        split_seed=args.split_seed,
+    )
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("train", help="train a residual MLP with BP, PC or PC-ALM")
+    parser.add_argument("--algo", choices=ALGOS, default="pc-alm")
+    parser.add_argument("--width", type=int, default=32)
+    parser.add_argument("--depth", type=int, default=32)
+    parser.add_argument("--activation", default="relu", help="linear, tanh or relu")
+    parser.add_argument("--seed", type=int, default=0)
+    add_shared_options(parser)
+    parser.add_argument("--out", type=Path, required=True, help="folder for metrics.csv and summary.json")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train one run; print its final metrics."""
+    try:
+        config = TrainConfig(algo=args.algo, width=args.width, depth=args.depth, activation=args.activation, seed=args.seed, **shared_settings(args))
+        result = train(config, args.out, progress=not args.quiet)
+    except (DataNotFoundError, ValueError, ImportError) as error:
+        print(f"pcalm train: error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    eta = "" if result.eta is None else f" eta={result.eta:.4g}"
+    print(f"{config.algo} N={config.width} L={config.depth} {config.activation} on {config.dataset}:{eta} {result.steps_done} steps in {result.wall_time_s:.1f} s")
+    if result.final is not None:
+        final = result.final
+        print(f"epoch {final.epoch}: test acc {final.test_acc:.4f}, test mse {final.test_mse:.4f}, cosine to BP {final.cosine_to_bp:.4f}")
+    print(f"wrote {args.out / 'metrics.csv'} and {args.out / 'summary.json'}")
+    if result.diverged:
+        print(f"pcalm train: diverged: {result.message}", file=sys.stderr)
+        return EXIT_DIVERGED
+    return 0

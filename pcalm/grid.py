@@ -1,0 +1,232 @@
+"""The width x depth grid of the paper (DESIGN section 3, claim C4), resumable.
+
+:func:`run_grid` trains every cell (algo, width, depth, activation, seed) of a
+:class:`GridSpec` and appends one row per finished run to ``<out>/cells.csv`` as it goes
+(one complete line per write, flushed and synced). Rerunning with the same ``out`` skips
+the cells already in ``cells.csv``, so a killed grid loses at most the cell in flight; a
+partly written last line is dropped. A diverged run is a row with status "diverged" and NaN
+metrics, not an error. The settings shared by all cells are kept in ``<out>/grid.json``:
+resuming with different ones is refused. At the end, ``heatmap_<activation>.png`` shows
+the mean test accuracy per algorithm over seeds and the differences PC-ALM - PC and
+BP - PC-ALM (percentage points), and ``grid_summary.csv`` the per-cell means.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from pcalm.data import load_dataset
+from pcalm.plotting import Heatmap, plot_heatmaps
+from pcalm.training import ALGOS, TrainConfig, TrainResult, train
+
+PER_CELL = ("algo", "width", "depth", "activation", "seed")
+ALGO_TITLES = {"bp": "BP", "pc": "PC", "pc-alm": "PC-ALM"}
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    """The grid: every combination of the tuples, each run with ``base``'s other settings."""
+
+    widths: tuple[int, ...] = (8, 16, 32, 64, 128)
+    depths: tuple[int, ...] = (8, 16, 32, 64, 128)
+    activations: tuple[str, ...] = ("linear", "tanh", "relu")
+    algos: tuple[str, ...] = ALGOS
+    seeds: tuple[int, ...] = (0, 1, 2)
+    base: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        for name in ("widths", "depths", "activations", "algos", "seeds"):
+            values = tuple(getattr(self, name))
+            if not values or len(set(values)) != len(values):
+                raise ValueError(f"{name}: need at least one value and no repeats, got {values!r}")
+            object.__setattr__(self, name, values)
+        self.cells()  # validates every cell's config
+
+    def cells(self) -> list[TrainConfig]:
+        """Every cell's config, algorithms of one (activation, depth, width, seed) adjacent."""
+        return [
+            dataclasses.replace(self.base, algo=algo, width=width, depth=depth, activation=activation, seed=seed)
+            for activation in self.activations
+            for depth in self.depths
+            for width in self.widths
+            for seed in self.seeds
+            for algo in self.algos
+        ]
+
+    def shared_settings(self) -> dict:
+        """The base settings common to all cells (what a resumed grid must keep)."""
+        return {k: v for k, v in dataclasses.asdict(self.base).items() if k not in PER_CELL}
+
+
+@dataclass
+class CellResult:
+    """One row of cells.csv: a finished run's key, status and final metrics (NaN if diverged)."""
+
+    algo: str
+    width: int
+    depth: int
+    activation: str
+    seed: int
+    status: str
+    test_acc: float
+    test_mse: float
+    test_ce: float
+    train_acc: float
+    train_mse: float
+    cosine_to_bp: float
+    eta: float
+    lambda_max: float
+    steps_done: int
+    wall_time_s: float
+    message: str
+
+    @property
+    def key(self) -> tuple:
+        return tuple(getattr(self, name) for name in PER_CELL)
+
+    @classmethod
+    def from_run(cls, result: TrainResult) -> "CellResult":
+        c, ok = result.config, not result.diverged
+        final = result.final
+        metric = lambda name: getattr(final, name) if ok else math.nan  # noqa: E731
+        return cls(
+            c.algo, c.width, c.depth, c.activation, c.seed, result.status,
+            metric("test_acc"), metric("test_mse"), metric("test_ce"), metric("train_acc"), metric("train_mse"), metric("cosine_to_bp"),
+            math.nan if result.eta is None else result.eta, math.nan if result.lambda_max is None else result.lambda_max,
+            result.steps_done, result.wall_time_s, result.message,
+        )
+
+    @classmethod
+    def from_row(cls, row: dict[str, str]) -> "CellResult":
+        types = {f.name: f.type for f in dataclasses.fields(cls)}
+        convert = {"int": int, "float": float, "str": str}
+        return cls(**{name: convert[types[name]](row[name]) for name in types})
+
+
+@dataclass
+class GridResult:
+    """All rows of cells.csv after the grid, how many cells this call ran and skipped, and the figures."""
+
+    spec: dict
+    cells: list[CellResult]
+    ran: int
+    skipped: int
+    figures: list[str]
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+FIELDS = tuple(f.name for f in dataclasses.fields(CellResult))
+
+
+def read_cells(path: Path) -> list[CellResult]:
+    """The finished rows of a cells.csv; a last line cut short by a kill is dropped from the file."""
+    if not path.exists():
+        return []
+    text = path.read_text()
+    if text and not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
+        path.write_text(text)
+    return [CellResult.from_row(row) for row in csv.DictReader(io.StringIO(text))]
+
+
+def _append(path: Path, cell: CellResult) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    if not path.exists() or path.stat().st_size == 0:
+        writer.writerow(FIELDS)
+    writer.writerow([getattr(cell, name) for name in FIELDS])
+    with open(path, "a", newline="") as f:
+        f.write(buffer.getvalue())
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _check_settings(out: Path, spec: GridSpec) -> None:
+    path = out / "grid.json"
+    settings = spec.shared_settings()
+    if path.exists():
+        previous = json.loads(path.read_text())
+        if previous != settings:
+            changed = sorted(k for k in set(previous) | set(settings) if previous.get(k) != settings.get(k))
+            raise ValueError(f"out: {out} holds a grid run with other settings ({', '.join(changed)}); use a new --out or the same settings")
+    else:
+        path.write_text(json.dumps(settings, indent=2) + "\n")
+
+
+def run_grid(spec: GridSpec, out: str | Path, progress: bool = True, keep_runs: bool = True) -> GridResult:
+    """Run the cells of ``spec`` missing from ``<out>/cells.csv``, then draw the heatmaps.
+
+    ``keep_runs`` keeps each run's metrics.csv and summary.json under ``<out>/runs/<cell>/``.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    _check_settings(out, spec)
+    cells_path = out / "cells.csv"
+    done = {cell.key for cell in read_cells(cells_path)}
+    todo = [c for c in spec.cells() if (c.algo, c.width, c.depth, c.activation, c.seed) not in done]
+    data = load_dataset(spec.base.dataset, spec.base.data_dir, spec.base.download, spec.base.split_seed) if todo else None
+    for config in tqdm(todo, desc="grid", unit="cell", disable=not progress):
+        run_dir = out / "runs" / f"{config.algo}_N{config.width}_L{config.depth}_{config.activation}_s{config.seed}" if keep_runs else None
+        _append(cells_path, CellResult.from_run(train(config, run_dir, progress=progress, data=data)))
+    wanted = {(c.algo, c.width, c.depth, c.activation, c.seed) for c in spec.cells()}
+    cells = [cell for cell in read_cells(cells_path) if cell.key in wanted]
+    figures = [str(p) for p in draw_heatmaps(spec, cells, out)]
+    write_summary(spec, cells, out / "grid_summary.csv")
+    result = GridResult(dataclasses.asdict(spec), cells, len(todo), len(spec.cells()) - len(todo), figures)
+    (out / "grid_result.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+    return result
+
+
+def mean_accuracy(cells: list[CellResult], algo: str, activation: str, depth: int, width: int) -> float:
+    """Mean test accuracy over the cell's seeds; NaN when none ran or any diverged."""
+    values = [c.test_acc for c in cells if (c.algo, c.activation, c.depth, c.width) == (algo, activation, depth, width)]
+    return float(np.mean(values)) if values and all(math.isfinite(v) for v in values) else math.nan
+
+
+def draw_heatmaps(spec: GridSpec, cells: list[CellResult], out: Path) -> list[Path]:
+    """One PNG per activation: accuracy (%) per algorithm, then PC-ALM - PC and BP - PC-ALM (points)."""
+    paths = []
+    rows, cols = [str(d) for d in spec.depths], [str(w) for w in spec.widths]
+    for activation in spec.activations:
+        table = {
+            algo: 100 * np.array([[mean_accuracy(cells, algo, activation, d, w) for w in spec.widths] for d in spec.depths])
+            for algo in spec.algos
+        }
+        common = dict(row_labels=rows, col_labels=cols, xlabel="width N", ylabel="depth L", nan_label="div", fmt="{:.1f}")
+        panels = [Heatmap(table[a], title=f"{ALGO_TITLES[a]} test accuracy (%)", vmin=0, vmax=100, **common) for a in spec.algos]
+        for high, low in (("pc-alm", "pc"), ("bp", "pc-alm")):
+            if high in table and low in table:
+                panels.append(Heatmap(table[high] - table[low], title=f"{ALGO_TITLES[high]} - {ALGO_TITLES[low]} (points)", center=0.0, **common))
+        paths.append(plot_heatmaps(panels, out / f"heatmap_{activation}.png", ncols=min(3, len(panels)), suptitle=f"{spec.base.dataset}, {activation}, seeds {list(spec.seeds)}"))
+    return paths
+
+
+def write_summary(spec: GridSpec, cells: list[CellResult], path: Path) -> None:
+    """grid_summary.csv: per (algo, activation, depth, width), runs, diverged runs, and means over the finite runs."""
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["algo", "activation", "depth", "width", "runs", "diverged", "test_acc_mean", "test_acc_std", "cosine_to_bp_mean"])
+        for algo in spec.algos:
+            for activation in spec.activations:
+                for depth in spec.depths:
+                    for width in spec.widths:
+                        group = [c for c in cells if (c.algo, c.activation, c.depth, c.width) == (algo, activation, depth, width)]
+                        finite = [c for c in group if c.status == "ok"]
+                        acc = [c.test_acc for c in finite]
+                        cos = [c.cosine_to_bp for c in finite]
+                        writer.writerow([
+                            algo, activation, depth, width, len(group), len(group) - len(finite),
+                            np.mean(acc) if acc else math.nan, np.std(acc) if acc else math.nan, np.mean(cos) if cos else math.nan,
+                        ])

@@ -1,0 +1,128 @@
+"""The one plotting helper: PNG figures with matplotlib's Agg backend (no display needed).
+
+Two figure kinds, each taking plain arrays and writing one PNG:
+
+- :func:`plot_heatmaps`: one or more :class:`Heatmap` panels side by side (NaN cells are
+  drawn grey and labelled with the panel's ``nan_label``, e.g. "div" for a diverged run);
+- :func:`plot_lines`: one or more :class:`Line` series on shared axes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+@dataclass
+class Heatmap:
+    """One heatmap panel: ``values[i, j]`` is drawn at row ``row_labels[i]``, column ``col_labels[j]``.
+
+    ``center``: when given, a diverging colour map symmetric about it (for differences);
+    ``vmin``/``vmax`` fix the colour range (default: the finite values' range).
+    """
+
+    values: Sequence[Sequence[float]]
+    row_labels: Sequence[str]
+    col_labels: Sequence[str]
+    title: str = ""
+    xlabel: str = ""
+    ylabel: str = ""
+    colorbar_label: str = ""
+    fmt: str = "{:.2f}"
+    cmap: str = "viridis"
+    center: float | None = None
+    vmin: float | None = None
+    vmax: float | None = None
+    nan_label: str = ""
+
+
+@dataclass
+class Line:
+    """One line: y against x, with a legend label and optional error band ``y_err``."""
+
+    x: Sequence[float]
+    y: Sequence[float]
+    label: str = ""
+    y_err: Sequence[float] | None = None
+    style: str = "-o"
+
+
+def _colour_range(panel: Heatmap, values: np.ndarray) -> tuple[float, float, str]:
+    finite = values[np.isfinite(values)]
+    low = panel.vmin if panel.vmin is not None else (float(finite.min()) if finite.size else 0.0)
+    high = panel.vmax if panel.vmax is not None else (float(finite.max()) if finite.size else 1.0)
+    if panel.center is not None:
+        span = max(abs(low - panel.center), abs(high - panel.center)) or 1.0
+        return panel.center - span, panel.center + span, "RdBu" if panel.cmap == "viridis" else panel.cmap
+    return low, high if high > low else low + 1.0, panel.cmap
+
+
+def plot_heatmaps(panels: Sequence[Heatmap], path: str | Path, ncols: int | None = None, suptitle: str = "") -> Path:
+    """Draw ``panels`` in a grid of ``ncols`` columns (default: one row) and save a PNG at ``path``."""
+    if not panels:
+        raise ValueError("panels: need at least one heatmap")
+    ncols = ncols or len(panels)
+    nrows = math.ceil(len(panels) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.6 * nrows), squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.axis("off")
+    for ax, panel in zip(axes.flat, panels):
+        values = np.asarray(panel.values, dtype=float)
+        if values.shape != (len(panel.row_labels), len(panel.col_labels)):
+            raise ValueError(f"heatmap {panel.title!r}: values of shape {values.shape} do not match {len(panel.row_labels)} row and {len(panel.col_labels)} column labels")
+        low, high, cmap = _colour_range(panel, values)
+        colours = plt.get_cmap(cmap).copy()
+        colours.set_bad("lightgrey")
+        image = ax.imshow(np.ma.masked_invalid(values), cmap=colours, vmin=low, vmax=high, origin="lower", aspect="auto")
+        ax.set_xticks(range(len(panel.col_labels)), [str(c) for c in panel.col_labels])
+        ax.set_yticks(range(len(panel.row_labels)), [str(r) for r in panel.row_labels])
+        ax.set_title(panel.title)
+        ax.set_xlabel(panel.xlabel)
+        ax.set_ylabel(panel.ylabel)
+        for (i, j), value in np.ndenumerate(values):
+            text = panel.fmt.format(value) if np.isfinite(value) else panel.nan_label
+            ax.text(j, i, text, ha="center", va="center", fontsize=8, color="black" if not np.isfinite(value) or value > (low + high) / 2 or panel.center is not None else "white")
+        fig.colorbar(image, ax=ax, label=panel.colorbar_label)
+    if suptitle:
+        fig.suptitle(suptitle)
+    return _save(fig, path)
+
+
+def plot_lines(lines: Sequence[Line], path: str | Path, title: str = "", xlabel: str = "", ylabel: str = "", logx: bool = False, logy: bool = False) -> Path:
+    """Draw ``lines`` on one pair of axes and save a PNG at ``path``."""
+    if not lines:
+        raise ValueError("lines: need at least one line")
+    fig, ax = plt.subplots(figsize=(5.5, 4.0))
+    for line in lines:
+        if len(line.x) != len(line.y):
+            raise ValueError(f"line {line.label!r}: {len(line.x)} x values but {len(line.y)} y values")
+        ax.plot(line.x, line.y, line.style, label=line.label or None, markersize=4)
+        if line.y_err is not None:
+            y, err = np.asarray(line.y, dtype=float), np.asarray(line.y_err, dtype=float)
+            ax.fill_between(line.x, y - err, y + err, alpha=0.2)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    if logx:
+        ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
+    if any(line.label for line in lines):
+        ax.legend()
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def _save(fig: plt.Figure, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
