@@ -11,7 +11,6 @@ COMMAND_MODULES = (
     "pcalm.commands.train",
     "pcalm.commands.grid",
     "pcalm.commands.bench",
-    "pcalm.commands.check",
 )
 
 
