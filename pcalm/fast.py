@@ -13,7 +13,8 @@ Stacked state (index i holds hidden layer l = i + 1; N the width, B the batch):
                       so that Z = P[1:] and ``P[1:] - P[:-1]`` is [z_1 - mu_1; z_2 - z_1; ...]
     A, D (L-1, B, N)  phi(z_l), phi'(z_l)          (linear: A is Z itself, no D)
     Eps  (L-1, B, N)  eps_l = z_l - mu_l(z_{l-1});  eps_out (B, n_L) = y - mu_L(z_{L-1})
-    LE   (2, L-1, B, N) = [lam; E], E_l = lam_l + rho eps_l   (PC: no lam, E is Eps)
+    LEps (2, L-1, B, N) = [lam; Eps]  (PC: no lam)
+    E    (L-1, B, N)  e_l = lam_l + rho eps_l      (PC: E is Eps)
     V    (L-1, B, N)  the backward branch of layer l+1: e_{l+1} W_{l+1}, scaled to s_h
 
 One activity step, z_l <- z_l - eta (e_l - e_{l+1} J_{l+1}), with the residual MLP's
@@ -28,17 +29,18 @@ next activity step use (one pass per step, as in the reference loop), is
 
     A = phi(Z);  D = phi'(Z)                                           (reads layer l)
     Eps = P[1:] - P[:-1];  Eps[1:] -= s_h A[:-1] @ W_hidden^T           (reads layers l-1, l)
-    eps_out = y - s_out A[-1] @ W_L^T;   E = lam + rho Eps
+    eps_out = y - s_out A[-1] @ W_L^T
 
 Every slice shifts by at most one layer: layer l's update reads layers l-1, l, l+1 only.
-The dual step lam_l <- lam_l + alpha eps_l (with E_l <- E_l + alpha eps_l) is one in-place add
-on the stacked [lam; E].
+Then E = lam + rho Eps, one elementwise op; where a dual step lam <- lam + alpha eps follows,
+it is folded in as E = lam + (rho + alpha) Eps; lam += alpha Eps, so PC-ALM costs PC's step plus
+these two vector updates (PC keeps no lam and E is Eps itself).
 
 Energies: each step stores per-layer reductions, not the L_rho terms themselves: one batched
-dot product per step gives <eps_l, lam_l> and <eps_l, E_l> for all hidden layers at once (PC:
-<eps_l, eps_l>), and the terms <lam, eps> + rho/2 |eps|^2 = (<eps, lam> + <eps, E>)/2 are formed
-from the (steps+1, L) table after the loop. The check for non-finite values runs once, on that
-table, as in the reference loop.
+dot product per step gives <eps_l, lam_l> and <eps_l, eps_l> for all hidden layers at once
+(PC: <eps_l, eps_l> alone), and the terms <lam, eps> + rho/2 |eps|^2 are formed from the
+(steps+1, L) table after the loop. The check for non-finite values runs once, on that table,
+as in the reference loop.
 """
 
 from __future__ import annotations
@@ -77,14 +79,14 @@ class _StackedState:
         self.A = self.Z if self.activation == "linear" else new(depth - 1, batch, width)
         self.D = None if self.activation == "linear" else new(depth - 1, batch, width)
         self.V = new(depth - 1, batch, width)
-        self.Eps = torch.zeros_like(self.Z)
         self.eps_out = y - activities[-1]
         if self.has_lam:
-            self.LE = torch.zeros(2, depth - 1, batch, width, dtype=x.dtype, device=x.device)
-            self.lam, self.E = self.LE[0], self.LE[1]
-            torch.mul(self.Eps, self.rho, out=self.E)
+            self.LEps = torch.zeros(2, depth - 1, batch, width, dtype=x.dtype, device=x.device)
+            self.lam, self.Eps = self.LEps[0], self.LEps[1]
+            self.E = torch.zeros_like(self.Z)
         else:
-            self.lam, self.E = torch.zeros_like(self.Z), self.Eps
+            self.lam, self.Eps = torch.zeros_like(self.Z), torch.zeros_like(self.Z)
+            self.E = self.Eps
         self._activate()
 
     def _activate(self) -> None:
@@ -111,27 +113,31 @@ class _StackedState:
         Z[:-1].add_(above, alpha=eta)
 
     def prediction_pass(self) -> None:
-        """eps_l = z_l - mu_l(z_{l-1}) for all layers at once, and E = lam + rho eps (DESIGN sections 1, 3)."""
+        """eps_l = z_l - mu_l(z_{l-1}) for all layers at once (DESIGN section 1)."""
         s_h, s_out = self.model.s_h, self.model.s_out
         self._activate()
         below_activated = self.A[:-1]  # phi(z_{l-1}) for l = 2..L-1
         torch.sub(self.P[1:], self.P[:-1], out=self.Eps)
         self.Eps[1:].baddbmm_(below_activated, self.w_hidden.transpose(1, 2), alpha=-s_h)
         torch.addmm(self.y, self.A[-1], self.w_out.T, alpha=-s_out, out=self.eps_out)
-        if self.has_lam:
+
+    def effective_errors(self, dual: bool) -> None:
+        """E = lam + rho eps (DESIGN section 3); with ``dual``, first the dual step
+        lam <- lam + alpha eps(z), as E = lam + (rho + alpha) eps; lam += alpha eps. PC: E is eps."""
+        if not self.has_lam:
+            return
+        if dual and self.alpha != 0.0:
+            torch.add(self.lam, self.Eps, alpha=self.rho + self.alpha, out=self.E)
+            self.lam.add_(self.Eps, alpha=self.alpha)
+        else:
             torch.add(self.lam, self.Eps, alpha=self.rho, out=self.E)
 
-    def dual_step(self) -> None:
-        """lam_l <- lam_l + alpha eps_l(z), and so E_l <- E_l + alpha eps_l (DESIGN section 3)."""
-        if self.alpha != 0.0:
-            self.LE.add_(self.Eps, alpha=self.alpha)
-
     def record(self, hidden: Tensor, out: Tensor) -> None:
-        """Per-layer reductions of this step: hidden[i] = [<eps, lam>, <eps, E>] (PC: [<eps, eps>]),
-        out = <eps_L, eps_L>, each one batched op."""
+        """Per-layer reductions of this step, before any dual step: hidden[i] = [<eps, lam>, <eps, eps>]
+        (PC: [<eps, eps>]) in one batched op; out = <eps_L, eps_L>."""
         flat = self.Eps.view(self.Eps.shape[0], 1, -1)
         if self.has_lam:
-            pair = self.LE.view(2, self.Eps.shape[0], -1).permute(1, 2, 0)
+            pair = self.LEps.view(2, self.Eps.shape[0], -1).permute(1, 2, 0)
             torch.bmm(flat, pair, out=hidden)
         else:
             torch.bmm(flat, flat.transpose(1, 2), out=hidden)
@@ -139,9 +145,10 @@ class _StackedState:
 
     def layer_energies(self, hidden: Tensor, out: Tensor) -> Tensor:
         """The (steps+1, L) table of L_rho's per-layer terms from the recorded reductions:
-        (<lam, eps> + rho/2 |eps|^2)/B = (<eps, lam> + <eps, E>)/(2B); read-out |eps_L|^2/(2B)."""
-        hidden_terms = hidden.sum(dim=(2, 3)) if self.has_lam else hidden[..., 0, 0]
-        return torch.cat([hidden_terms, out.unsqueeze(1)], dim=1) / (2 * self.batch)
+        (<lam, eps> + rho/2 |eps|^2)/B for hidden layers, |eps_L|^2/(2B) for the read-out."""
+        squares = hidden[..., 0, -1]
+        hidden_terms = hidden[..., 0, 0] + 0.5 * self.rho * squares if self.has_lam else 0.5 * squares
+        return torch.cat([hidden_terms, 0.5 * out.unsqueeze(1)], dim=1) / self.batch
 
     def weight_gradients(self, x: Tensor) -> list[Tensor]:
         """dL_rho/dW_l = -s_l/B e_l^T a_{l-1} for all layers (a_0 = x, a_{l-1} = phi(z_{l-1})), aligned with ``model.weights()``."""
@@ -166,13 +173,13 @@ def augmented_lagrangian(model: ResidualMLP, x: Tensor, y: Tensor, algo: PCALM, 
     state.record(hidden[0], out[0])
     step = 0
     for round_ in range(budget):
-        for _ in range(k):
+        dual = round_ < budget - 1 or algo.timing == "post"
+        for inner in range(k):
             step += 1
             state.activity_step()
             state.prediction_pass()
             state.record(hidden[step], out[step])
-        if round_ < budget - 1 or algo.timing == "post":
-            state.dual_step()
+            state.effective_errors(dual and inner == k - 1)
     per_layer = state.layer_energies(hidden, out)
     _raise_if_not_finite(per_layer, algo, label)
     weight_grads = state.weight_gradients(x)

@@ -18,6 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--shape", action="append", metavar="L,N,B", help="a depth,width,batch to time (repeatable; replaces the set)")
     parser.add_argument("--repeats", type=int, default=7, help="timed runs per figure (the median is reported)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs before timing")
+    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's own choice)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     parser.add_argument("--out", type=Path, default=Path("results/bench"))
     parser.set_defaults(func=run)
@@ -39,6 +40,10 @@ def run(args: argparse.Namespace) -> int:
     """Run the benchmark, print it, and write bench.json and bench.md into --out."""
     if args.repeats < 1 or args.warmup < 0:
         raise SystemExit("--repeats must be >= 1 and --warmup >= 0")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise SystemExit("--threads must be >= 1")
+        torch.set_num_threads(args.threads)
     report = run_bench(_shapes(args), torch.device(args.device), args.warmup, args.repeats)
     table = markdown_table(report)
     args.out.mkdir(parents=True, exist_ok=True)
