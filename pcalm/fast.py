@@ -90,10 +90,10 @@ class _StackedState:
         self._activate()
 
     def _activate(self) -> None:
-        """A = phi(Z), D = phi'(Z) (relu: the mask z > 0; tanh: 1 - tanh(z)^2), in place."""
+        """A = phi(Z), D = phi'(Z) (relu: the mask z > 0, as sign(relu(z)); tanh: 1 - tanh(z)^2), in place."""
         if self.activation == "relu":
             torch.clamp_min(self.Z, 0.0, out=self.A)
-            torch.gt(self.Z, 0.0, out=self.D)
+            torch.sign(self.A, out=self.D)
         elif self.activation == "tanh":
             torch.tanh(self.Z, out=self.A)
             torch.addcmul(self.Z.new_ones(()), self.A, self.A, value=-1.0, out=self.D)
