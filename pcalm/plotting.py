@@ -79,8 +79,7 @@ def plot_heatmaps(panels: Sequence[Heatmap], path: str | Path, ncols: int | None
         if values.shape != (len(panel.row_labels), len(panel.col_labels)):
             raise ValueError(f"heatmap {panel.title!r}: values of shape {values.shape} do not match {len(panel.row_labels)} row and {len(panel.col_labels)} column labels")
         low, high, cmap = _colour_range(panel, values)
-        colours = plt.get_cmap(cmap).copy()
-        colours.set_bad("lightgrey")
+        colours = plt.get_cmap(cmap).with_extremes(bad="lightgrey")
         image = ax.imshow(np.ma.masked_invalid(values), cmap=colours, vmin=low, vmax=high, origin="lower", aspect="auto")
         ax.set_xticks(range(len(panel.col_labels)), [str(c) for c in panel.col_labels])
         ax.set_yticks(range(len(panel.row_labels)), [str(r) for r in panel.row_labels])
