@@ -124,7 +124,18 @@ class GridResult:
     figures: list[str]
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """A strict-JSON-ready dict: NaN metrics (diverged cells, BP's eta) become None."""
+        return _without_nan(dataclasses.asdict(self))
+
+
+def _without_nan(value):
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _without_nan(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_without_nan(v) for v in value]
+    return value
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(CellResult))
@@ -185,7 +196,7 @@ def run_grid(spec: GridSpec, out: str | Path, progress: bool = True, keep_runs: 
     figures = [str(p) for p in draw_heatmaps(spec, cells, out)]
     write_summary(spec, cells, out / "grid_summary.csv")
     result = GridResult(dataclasses.asdict(spec), cells, len(todo), len(spec.cells()) - len(todo), figures)
-    (out / "grid_result.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+    (out / "grid_result.json").write_text(json.dumps(result.to_dict(), indent=2, allow_nan=False) + "\n")
     return result
 
 

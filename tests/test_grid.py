@@ -1,6 +1,7 @@
 """The grid: end to end on a 2x2 digits grid, resume after a kill, diverged cells, settings check, plots."""
 
 import csv
+import json
 import math
 import os
 import signal
@@ -98,6 +99,8 @@ def test_a_diverged_cell_is_a_row_not_a_stop(tmp_path):
     assert math.isnan(status["pc"].test_acc) and "finite" in status["pc"].message
     assert _rows(tmp_path / "grid_summary.csv")[1]["diverged"] == "1"
     assert (tmp_path / "heatmap_relu.png").exists()
+    saved = json.loads((tmp_path / "grid_result.json").read_text())  # strict JSON: NaN written as null
+    assert [c["test_acc"] for c in saved["cells"]][1] is None and saved["cells"][0]["eta"] is None
 
 
 def test_resuming_with_other_shared_settings_is_refused(tmp_path):

@@ -44,6 +44,15 @@ def test_bad_settings_are_refused_by_name(overrides, message):
         TrainConfig(**overrides)
 
 
+def test_trainer_and_grid_are_exported_at_the_top_level():
+    import pcalm
+    import pcalm.grid
+    import pcalm.training
+
+    assert pcalm.train is pcalm.training.train and pcalm.TrainConfig is TrainConfig
+    assert pcalm.run_grid is pcalm.grid.run_grid and pcalm.GridSpec is pcalm.grid.GridSpec
+
+
 def test_learning_rate_follows_the_paper():
     assert TrainConfig(width=32, depth=8).learning_rate() == pytest.approx(1e-3 * 2.0)
     assert TrainConfig(width=32, depth=8, lr=0.01).learning_rate() == 0.01
