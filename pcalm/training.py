@@ -85,6 +85,12 @@ class TrainConfig:
         if self.lr is not None and (not math.isfinite(self.lr) or self.lr <= 0):
             raise ValueError(f"lr: must be a positive finite number, got {self.lr!r}")
         self.algorithm(1.0)  # validates eta, alpha, rho and steps
+        try:
+            device = torch.device(self.device)
+        except RuntimeError as error:
+            raise ValueError(f"device: {error}") from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device: {self.device!r} asked for, but torch sees no CUDA device")
 
     def learning_rate(self) -> float:
         """Adam's learning rate: ``lr`` or the paper's 1e-3 * sqrt(N / L)."""

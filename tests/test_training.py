@@ -37,6 +37,7 @@ def one_thread():
         (dict(activation="gelu"), "activation"),
         (dict(lr=0.0), "lr"),
         (dict(dtype="float16"), "dtype"),
+        (dict(device="gpu0"), "device"),
     ],
 )
 def test_bad_settings_are_refused_by_name(overrides, message):
