@@ -61,7 +61,7 @@ def supports(model: LayeredModel) -> bool:
 
 
 class _StackedState:
-    """Preallocated buffers of one run and the three stacked operations on them."""
+    """Preallocated buffers of one run and the stacked operations of the schedule on them."""
 
     def __init__(self, model: ResidualMLP, x: Tensor, y: Tensor, algo: PCALM) -> None:
         depth, batch, width = model.depth, x.shape[0], model.width
@@ -78,6 +78,7 @@ class _StackedState:
         self.Z = self.P[1:]
         self.A = self.Z if self.activation == "linear" else new(depth - 1, batch, width)
         self.D = None if self.activation == "linear" else new(depth - 1, batch, width)
+        self.one = x.new_ones(())
         self.V = new(depth - 1, batch, width)
         self.eps_out = y - activities[-1]
         if self.has_lam:
@@ -96,7 +97,7 @@ class _StackedState:
             torch.sign(self.A, out=self.D)
         elif self.activation == "tanh":
             torch.tanh(self.Z, out=self.A)
-            torch.addcmul(self.Z.new_ones(()), self.A, self.A, value=-1.0, out=self.D)
+            torch.addcmul(self.one, self.A, self.A, value=-1.0, out=self.D)
 
     def activity_step(self) -> None:
         """z_l <- z_l - eta (e_l - e_{l+1} J_{l+1}) on all hidden layers at once (DESIGN section 3)."""
