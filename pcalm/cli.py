@@ -11,6 +11,7 @@ COMMAND_MODULES = (
     "pcalm.commands.train",
     "pcalm.commands.grid",
     "pcalm.commands.bench",
+    "pcalm.commands.check",
 )
 
 

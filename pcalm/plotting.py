@@ -26,6 +26,8 @@ class Heatmap:
     """One heatmap panel: ``values[i, j]`` is drawn at row ``row_labels[i]``, column ``col_labels[j]``.
 
     ``center``: when given, a diverging colour map symmetric about it (for differences);
+    ``annotate``: write each cell's value in it (off for large maps, whose tick labels are
+    then thinned to about ten per axis);
     ``vmin``/``vmax`` fix the colour range (default: the finite values' range).
     """
 
@@ -42,6 +44,7 @@ class Heatmap:
     vmin: float | None = None
     vmax: float | None = None
     nan_label: str = ""
+    annotate: bool = True
 
 
 @dataclass
@@ -81,18 +84,25 @@ def plot_heatmaps(panels: Sequence[Heatmap], path: str | Path, ncols: int | None
         low, high, cmap = _colour_range(panel, values)
         colours = plt.get_cmap(cmap).with_extremes(bad="lightgrey")
         image = ax.imshow(np.ma.masked_invalid(values), cmap=colours, vmin=low, vmax=high, origin="lower", aspect="auto")
-        ax.set_xticks(range(len(panel.col_labels)), [str(c) for c in panel.col_labels])
-        ax.set_yticks(range(len(panel.row_labels)), [str(r) for r in panel.row_labels])
+        _set_ticks(ax.set_xticks, panel.col_labels, thin=not panel.annotate)
+        _set_ticks(ax.set_yticks, panel.row_labels, thin=not panel.annotate)
         ax.set_title(panel.title)
         ax.set_xlabel(panel.xlabel)
         ax.set_ylabel(panel.ylabel)
-        for (i, j), value in np.ndenumerate(values):
+        for (i, j), value in np.ndenumerate(values if panel.annotate else np.empty((0, 0))):
             text = panel.fmt.format(value) if np.isfinite(value) else panel.nan_label
             ax.text(j, i, text, ha="center", va="center", fontsize=8, color="black" if not np.isfinite(value) or value > (low + high) / 2 or panel.center is not None else "white")
         fig.colorbar(image, ax=ax, label=panel.colorbar_label)
     if suptitle:
         fig.suptitle(suptitle)
     return _save(fig, path)
+
+
+def _set_ticks(setter, labels: Sequence, thin: bool) -> None:
+    """Label every cell, or (``thin``) about ten evenly spaced ones."""
+    stride = max(1, len(labels) // 10) if thin else 1
+    positions = range(0, len(labels), stride)
+    setter(list(positions), [str(labels[i]) for i in positions])
 
 
 def plot_lines(lines: Sequence[Line], path: str | Path, title: str = "", xlabel: str = "", ylabel: str = "", logx: bool = False, logy: bool = False) -> Path:

@@ -13,6 +13,7 @@ from pcalm.data import load_digits
 from pcalm.inference import infer
 from pcalm.metrics import gradient_cosine, layer_cosines
 from pcalm.models import ResidualMLP
+from pcalm.step_size import activity_lambda_max
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
     bp = infer(model, x, y, BP())
     report = {"width": args.width, "depth": args.depth, "activation": args.activation, "batch_size": args.batch_size, "seed": args.seed}
     print(f"residual MLP N={args.width} L={args.depth} {args.activation}, digits batch of {args.batch_size}, T=2L")
-    for algo in (PC(eta="auto"), PCALM(eta="auto")):
+    eta = 1.0 / activity_lambda_max(model, x, y)  # the paper's rule, resolved once for both methods
+    for algo in (PC(eta=eta), PCALM(eta=eta)):
         result = infer(model, x, y, algo)
         cosine = gradient_cosine(result.weight_grads, bp.weight_grads)
         per_layer = layer_cosines(result.weight_grads, bp.weight_grads)

@@ -1,0 +1,124 @@
+"""C5 - ballistic credit: PC-ALM's credit travels like a wave (arrival time ~ distance), PC's
+diffuses (arrival time ~ distance^2); at the end of the paper's budget T = 2L PC-ALM's per-layer
+gradients are close to BP's in every layer, PC's concentrate near the output.
+
+Setup: the paper's residual MLP (relu), a digits batch, eta = 1/lambda_max, alpha = rho = 1.
+Credit of hidden layer l at activity step t: ||e_l(t)|| (Frobenius over the batch). The
+arrival time at distance k = L - l below the output is the first step at which the credit
+reaches half of its value at the end of a long run (``LONG_RUN`` x L steps: the method's
+own limit; for PC-ALM this is BP's backward signal, C1). The exponent is the slope of
+log(arrival) against log(k) over 2 <= k <= L/2 (layers the input clamp does not reach).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+import pcalm
+from paper_checks.methods import method_under_test
+from paper_checks.verdict import CheckContext, Criterion, Verdict
+from pcalm.data import load_digits
+from pcalm.plotting import Heatmap, Line, plot_heatmaps, plot_lines
+
+SHAPES = {"quick": dict(depth=64, width=16, batch=32), "full": dict(depth=128, width=32, batch=64)}
+LONG_RUN = 20  # the long run lasts LONG_RUN * L activity steps
+WAVE_EXPONENT = (0.7, 1.4)
+PC_MIN_EXPONENT = 1.5
+GRADIENT_RATIO_FLOOR = 1 / 3
+PC_CONCENTRATION_CEILING = 0.1
+
+
+def credit_trace(model: pcalm.ResidualMLP, x: torch.Tensor, y: torch.Tensor, algo) -> np.ndarray:
+    """||e_l(t)|| for every activity step t (rows) and hidden layer l (columns)."""
+    rows: list[torch.Tensor] = []
+    pcalm.infer(model, x, y, algo, observer=lambda step, z, lam, e: rows.append(torch.stack([e_l.norm() for e_l in e[:-1]])))
+    return torch.stack(rows).double().cpu().numpy()
+
+
+def arrival_times(trace: np.ndarray, fraction: float = 0.5) -> dict[int, int]:
+    """First step at which each hidden layer's credit reaches ``fraction`` of its final value,
+    keyed by the distance k = L - l from the output."""
+    depth = trace.shape[1] + 1
+    arrivals = {}
+    for column in range(trace.shape[1]):
+        hits = np.nonzero(trace[:, column] >= fraction * trace[-1, column])[0]
+        if hits.size:
+            arrivals[depth - (column + 1)] = int(hits[0])
+    return arrivals
+
+
+def fitted_exponent(arrivals: dict[int, int], depth: int) -> float:
+    """Slope of log(arrival time) vs log(distance) over 2 <= k <= L/2."""
+    ks = np.array([k for k in sorted(arrivals) if 2 <= k <= depth // 2 and arrivals[k] > 0], dtype=float)
+    if ks.size < 3:
+        return float("nan")
+    times = np.array([arrivals[int(k)] for k in ks], dtype=float)
+    return float(np.polyfit(np.log(ks), np.log(times), 1)[0])
+
+
+def check(ctx: CheckContext) -> Verdict:
+    """Compute arrival exponents and end-of-budget gradient ratios; judge C5."""
+    start = time.perf_counter()
+    shape = SHAPES[ctx.tier]
+    depth = shape["depth"]
+    x, y = load_digits(torch.float64)
+    rows = torch.randperm(len(x), generator=torch.Generator().manual_seed(ctx.seed))[: shape["batch"]]
+    x, y = x[rows], y[rows]
+    model = pcalm.ResidualMLP(x.shape[1], shape["width"], depth, y.shape[1], "relu", seed=ctx.seed, dtype=torch.float64)
+    eta = 1.0 / pcalm.activity_lambda_max(model, x, y)
+    tested = method_under_test(ctx, eta, steps=LONG_RUN * depth)
+    baseline = pcalm.PC(eta=eta, steps=LONG_RUN * depth)
+    traces = {"tested": credit_trace(model, x, y, tested), "pc": credit_trace(model, x, y, baseline)}
+    arrivals = {name: arrival_times(trace) for name, trace in traces.items()}
+    exponents = {name: fitted_exponent(a, depth) for name, a in arrivals.items()}
+
+    bp = pcalm.infer(model, x, y, pcalm.BP())
+    budget = pcalm.infer(model, x, y, method_under_test(ctx, eta))  # T = 2L, the paper's budget
+    pc_budget = pcalm.infer(model, x, y, pcalm.PC(eta=eta))
+    bp_norms = np.array([float(g.norm()) for g in bp.weight_grads])
+    ratios = np.array([float(g.norm()) for g in budget.weight_grads]) / bp_norms
+    pc_ratios = np.array([float(g.norm()) for g in pc_budget.weight_grads]) / bp_norms
+
+    label = tested.name
+    figures = [str(_plot_credit(ctx, traces, depth, label)), str(_plot_arrivals(ctx, arrivals, exponents, label)), str(_plot_ratios(ctx, ratios, pc_ratios, label))]
+    low, high = WAVE_EXPONENT
+    criteria = [
+        Criterion(f"{label} arrival exponent (lower bound)", exponents["tested"], ">=", low, "a damped wave reaches distance k after ~k steps (exponent 1); the band [0.7, 1.4] excludes diffusion's 2"),
+        Criterion(f"{label} arrival exponent (upper bound)", exponents["tested"], "<=", high, "upper end of the wave band; diffusion (PC) measures about 1.8-2.0"),
+        Criterion("PC arrival exponent", exponents["pc"], ">=", PC_MIN_EXPONENT, "PC's credit diffuses (exponent 2); 1.5 is the midpoint between wave and diffusion"),
+        Criterion("PC median |grad_l| / |BP grad_l| over the lower half of the layers at T = 2L", float(np.median(pc_ratios[: depth // 2])), "<=", PC_CONCENTRATION_CEILING, "PC's gradients concentrate near the output: in the lower half they stay below a tenth of BP's"),
+        Criterion(f"{label} min over layers of |grad_l| / |BP grad_l| at T = 2L", float(ratios.min()), ">=", GRADIENT_RATIO_FLOOR, "close to BP in every layer: within a factor 3 of BP's gradient norm, the lowest layer included"),
+    ]
+    evidence = {
+        "depth": depth, "width": shape["width"], "batch": shape["batch"], "activation": "relu", "eta": eta,
+        "long_run_steps": LONG_RUN * depth, "exponents": exponents,
+        "arrival_times": {name: {str(k): t for k, t in a.items() if k in (2, 4, 8, 16, 32, 64)} for name, a in arrivals.items()},
+        "gradient_ratio_to_bp": ratios.tolist(), "pc_gradient_ratio_to_bp": pc_ratios.tolist(),
+    }
+    return Verdict("C5", "Ballistic credit: wave-like for PC-ALM, diffusive for PC", criteria, evidence, figures, time.perf_counter() - start)
+
+
+def _plot_credit(ctx: CheckContext, traces: dict[str, np.ndarray], depth: int, label: str):
+    panels = []
+    for name, title in (("tested", label), ("pc", "pc")):
+        trace = traces[name][: 2 * depth + 1]  # the paper's budget T = 2L
+        normalised = trace / np.maximum(traces[name][-1], 1e-300)
+        panels.append(Heatmap(normalised.T, list(range(1, depth)), list(range(trace.shape[0])), title=f"{title}: ||e_l(t)|| / long-run value", xlabel="activity step t", ylabel="hidden layer l", colorbar_label="credit (1 = long-run value)", vmin=0.0, vmax=1.5, annotate=False))
+    return plot_heatmaps(panels, ctx.figure("c5_credit_heatmaps.png"), suptitle=f"C5: credit switched on at the output (L = {depth}, relu)")
+
+
+def _plot_arrivals(ctx: CheckContext, arrivals: dict[str, dict[int, int]], exponents: dict[str, float], label: str):
+    lines = []
+    for name, title in (("tested", label), ("pc", "pc")):
+        ks = sorted(k for k in arrivals[name] if k >= 1)
+        lines.append(Line(ks, [max(arrivals[name][k], 0.5) for k in ks], label=f"{title} (fitted exponent {exponents[name]:.2f})"))
+    return plot_lines(lines, ctx.figure("c5_arrival_times.png"), title="C5: arrival time of half the credit", xlabel="distance k from the output (layers)", ylabel="activity steps", logx=True, logy=True)
+
+
+def _plot_ratios(ctx: CheckContext, ratios: np.ndarray, pc_ratios: np.ndarray, label: str):
+    layers = list(range(1, len(ratios) + 1))
+    lines = [Line(layers, ratios.tolist(), label=label), Line(layers, pc_ratios.tolist(), label="pc")]
+    return plot_lines(lines, ctx.figure("c5_gradient_ratios.png"), title="C5: |grad W_l| / |BP grad W_l| at T = 2L", xlabel="layer l", ylabel="ratio to BP", logy=True)

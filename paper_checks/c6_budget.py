@@ -1,0 +1,99 @@
+"""C6 - same budget: PC-ALM runs on PC's budget T and adds one vector update per layer and step.
+
+Counted, not timed: on the same net and batch, with the same T, the method under test and PC
+make the same number of activity steps, prediction passes (calls of mu_l), vector-Jacobian
+products and weight-gradient products; its only extra work is the dual step, at most one
+vector update per hidden layer per step. Wall-clock time per step is measured and reported as
+evidence (speed is judged by ``pcalm bench``, not here).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections import Counter
+from unittest import mock
+
+import torch
+
+import pcalm
+import pcalm.inference
+from paper_checks.methods import method_under_test
+from paper_checks.verdict import CheckContext, Criterion, Verdict
+
+COUNTED = ("predict", "vjp", "param_grads")
+
+
+def count_work(model: pcalm.LayeredModel, x: torch.Tensor, y: torch.Tensor, algo) -> Counter:
+    """Calls of the model's per-layer operations, activity steps and dual-updated layers in one run."""
+    counts: Counter = Counter()
+    originals = {name: getattr(model, name) for name in COUNTED}
+
+    def counting(name):
+        def call(*args):
+            counts[name] += 1
+            return originals[name](*args)
+
+        return call
+
+    real_dual_step = pcalm.inference.dual_step
+
+    def counting_dual_step(lam, eps, alpha):
+        counts["dual layer updates"] += len(lam)
+        return real_dual_step(lam, eps, alpha)
+
+    for name in COUNTED:
+        object.__setattr__(model, name, counting(name))
+    try:
+        with mock.patch.object(pcalm.inference, "dual_step", counting_dual_step):
+            result = pcalm.infer(model, x, y, algo)
+    finally:
+        for name in COUNTED:
+            object.__delattr__(model, name)
+    counts["activity steps"] = len(result.energies) - 1
+    return counts
+
+
+def seconds_per_step(model, x, y, algo, repeats: int) -> float:
+    """Median wall time of one inference divided by its activity steps."""
+    pcalm.infer(model, x, y, algo)  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = pcalm.infer(model, x, y, algo)
+        times.append((time.perf_counter() - start) / (len(result.energies) - 1))
+    return statistics.median(times)
+
+
+def check(ctx: CheckContext) -> Verdict:
+    """Count both methods' work at equal T and time them; judge C6 on the counts."""
+    start = time.perf_counter()
+    depth, steps, eta = 8, 16, 0.2
+    model = pcalm.MLP([20] + [32] * (depth - 1) + [10], activation="relu", seed=ctx.seed)
+    generator = torch.Generator().manual_seed(ctx.seed)
+    x, y = torch.randn(64, 20, generator=generator), torch.randn(64, 10, generator=generator)
+    tested = method_under_test(ctx, eta, steps=steps)
+    work = count_work(model, x, y, tested)
+    pc_work = count_work(model, x, y, pcalm.PC(eta=eta, steps=steps))
+    hidden = depth - 1
+
+    residual = pcalm.ResidualMLP(64, 128, 32, 10, "relu", seed=ctx.seed)
+    xr, yr = torch.randn(64, 64, generator=generator), torch.randn(64, 10, generator=generator)
+    repeats = 5 if ctx.tier == "quick" else 20
+    time_ratio = seconds_per_step(residual, xr, yr, method_under_test(ctx, eta), repeats) / seconds_per_step(residual, xr, yr, pcalm.PC(eta=eta), repeats)
+
+    name = tested.name
+    criteria = [
+        Criterion(f"|{name} activity steps - PC's| at T = {steps}", float(abs(work["activity steps"] - pc_work["activity steps"])), "<=", 0.0, "same budget T: the same number of activity steps"),
+    ]
+    for op in COUNTED:
+        criteria.append(Criterion(f"{name} {op} calls minus PC's", float(work[op] - pc_work[op]), "<=", 0.0, "the dual step reuses the errors of the last prediction pass: no extra layer operations"))
+    criteria.append(
+        Criterion(f"{name} dual updates per hidden layer per activity step", work["dual layer updates"] / (hidden * work["activity steps"]), "<=", 1.0, "one vector update lam_l += alpha eps_l per hidden layer and step at most")
+    )
+    evidence = {
+        "depth": depth, "steps": steps, "counts": dict(work), "pc_counts": dict(pc_work),
+        "time_per_step_ratio_to_pc": time_ratio,
+        "timing_model": "ResidualMLP N=128 L=32 relu, batch 64, T = 2L, float32, this machine",
+    }
+    return Verdict("C6", "Same budget: PC's T plus one vector update per layer and step", criteria, evidence, [], time.perf_counter() - start)

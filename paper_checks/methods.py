@@ -1,0 +1,13 @@
+"""The algorithm under test: PC-ALM, or PC when a check runs as a negative control."""
+
+from __future__ import annotations
+
+import pcalm
+from paper_checks.verdict import CheckContext
+
+
+def method_under_test(ctx: CheckContext, eta: float, steps: int | None = None) -> pcalm.PC | pcalm.PCALM:
+    """PCALM(eta, alpha=1, rho=1, steps) - the paper's defaults - or PC(eta, steps) under ``--algo pc``."""
+    if ctx.method == "pc":
+        return pcalm.PC(eta=eta, steps=steps)
+    return pcalm.PCALM(eta=eta, alpha=1.0, rho=1.0, steps=steps)

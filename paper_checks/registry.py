@@ -1,0 +1,21 @@
+"""The claim checks, by claim id: each module's ``check(ctx) -> Verdict``."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Callable
+
+from paper_checks.verdict import CheckContext, Verdict
+
+CHECK_MODULES = {
+    "C2": "paper_checks.c2_convergence",
+    "C5": "paper_checks.c5_credit",
+    "C6": "paper_checks.c6_budget",
+}
+
+
+def get_check(claim: str) -> Callable[[CheckContext], Verdict]:
+    """The check function of ``claim`` (e.g. "C1"); ValueError for an unknown id."""
+    if claim not in CHECK_MODULES:
+        raise ValueError(f"only: unknown claim {claim!r}; choose from {', '.join(CHECK_MODULES)}")
+    return importlib.import_module(CHECK_MODULES[claim]).check

@@ -1,0 +1,37 @@
+"""``pcalm check``: re-verify the paper's claims C1-C6; a thin front to ``paper_checks``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("check", help="verify the claims C1-C6: verdicts, report.md, results.json, figures")
+    tier = parser.add_mutually_exclusive_group()
+    tier.add_argument("--quick", dest="tier", action="store_const", const="quick", help="the quick tier (default; fits CI)")
+    tier.add_argument("--full", dest="tier", action="store_const", const="full", help="the paper-scale tier")
+    parser.set_defaults(tier="quick")
+    parser.add_argument("--only", default="", help="comma-separated claims, e.g. C1,C4 (default: all)")
+    parser.add_argument("--algo", choices=["pc-alm", "pc"], default="pc-alm", help="method under test; pc is a negative control under which C1, C4, C5 fail")
+    parser.add_argument("--out", type=Path, default=Path("results/check"), help="output folder")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the selected checks, print the verdict table, write the report; exit 1 if any claim fails."""
+    from paper_checks import CheckContext, run_checks, write_results
+    from paper_checks.report import verdict_table
+
+    claims = [c.strip().upper() for c in args.only.split(",") if c.strip()] or None
+    ctx = CheckContext(tier=args.tier, method=args.algo, out=args.out, seed=args.seed)
+    try:
+        verdicts = run_checks(claims, ctx)
+    except ValueError as error:
+        print(f"pcalm check: {error}")
+        return 2
+    results, report = write_results(verdicts, ctx)
+    print(verdict_table(verdicts))
+    print(f"wrote {report} and {results}")
+    return 0 if all(v.holds for v in verdicts) else 1
