@@ -169,7 +169,7 @@ def _augmented_lagrangian(model: LayeredModel, x: Tensor, y: Tensor, algo: PCALM
             trace.append(layer_energies(eps, lam, rho))
             if observer is not None:
                 observer(len(trace) - 1, z, lam, e)
-        if round_ < budget - 1 or algo.timing == "post":
+        if alpha != 0.0 and (round_ < budget - 1 or algo.timing == "post"):  # PC (alpha = 0): lam stays 0
             lam = dual_step(lam, eps, alpha)
             e = effective_errors(eps, lam, rho)
     per_layer = torch.stack(trace)
