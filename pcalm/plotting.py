@@ -68,6 +68,14 @@ def _colour_range(panel: Heatmap, values: np.ndarray) -> tuple[float, float, str
     return low, high if high > low else low + 1.0, panel.cmap
 
 
+def _text_colour(colours: matplotlib.colors.Colormap, value: float, low: float, high: float) -> str:
+    """White on dark cells, black on light ones (and on NaN cells, drawn light grey)."""
+    if not np.isfinite(value):
+        return "black"
+    r, g, b, _ = colours((value - low) / (high - low))
+    return "white" if 0.299 * r + 0.587 * g + 0.114 * b < 0.5 else "black"
+
+
 def plot_heatmaps(panels: Sequence[Heatmap], path: str | Path, ncols: int | None = None, suptitle: str = "") -> Path:
     """Draw ``panels`` in a grid of ``ncols`` columns (default: one row) and save a PNG at ``path``."""
     if not panels:
@@ -91,7 +99,7 @@ def plot_heatmaps(panels: Sequence[Heatmap], path: str | Path, ncols: int | None
         ax.set_ylabel(panel.ylabel)
         for (i, j), value in np.ndenumerate(values if panel.annotate else np.empty((0, 0))):
             text = panel.fmt.format(value) if np.isfinite(value) else panel.nan_label
-            ax.text(j, i, text, ha="center", va="center", fontsize=8, color="black" if not np.isfinite(value) or value > (low + high) / 2 or panel.center is not None else "white")
+            ax.text(j, i, text, ha="center", va="center", fontsize=8, color=_text_colour(colours, value, low, high))
         fig.colorbar(image, ax=ax, label=panel.colorbar_label)
     if suptitle:
         fig.suptitle(suptitle)
