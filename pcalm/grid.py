@@ -64,8 +64,8 @@ class GridSpec:
         ]
 
     def shared_settings(self) -> dict:
-        """The base settings common to all cells (what a resumed grid must keep)."""
-        return {k: v for k, v in dataclasses.asdict(self.base).items() if k not in PER_CELL}
+        """The base settings common to all cells that a resumed grid must keep (all but ``download``)."""
+        return {k: v for k, v in dataclasses.asdict(self.base).items() if k not in PER_CELL + ("download",)}
 
 
 @dataclass

@@ -113,6 +113,16 @@ def test_missing_vision_files_name_the_path_and_the_remedy(tmp_path):
     assert "train-images-idx3-ubyte" in message and "pcalm[vision]" in message and "--download" in message
 
 
+def test_download_without_torchvision_says_how_to_get_it(tmp_path):
+    try:
+        import torchvision  # noqa: F401
+    except ImportError:
+        with pytest.raises(DataNotFoundError, match=r"needs torchvision: pip install 'pcalm\[vision\]'"):
+            load_dataset("mnist", data_dir=tmp_path, download=True)
+    else:
+        pytest.skip("torchvision is installed: a download would need the network")
+
+
 def test_read_idx_refuses_a_file_that_is_not_idx(tmp_path):
     path = tmp_path / "bad-idx3-ubyte"
     path.write_bytes(b"\x01\x02\x03\x04junk")

@@ -105,6 +105,9 @@ def test_a_diverged_cell_is_a_row_not_a_stop(tmp_path):
 
 def test_resuming_with_other_shared_settings_is_refused(tmp_path):
     run_grid(GridSpec(widths=(4,), depths=(2,), activations=("relu",), algos=("bp",), seeds=(0,), base=TrainConfig(epochs=1)), tmp_path, progress=False)
+    # Whether missing files may be downloaded does not change the numbers: not a setting to keep.
+    again = run_grid(GridSpec(widths=(4,), depths=(2,), activations=("relu",), algos=("bp",), seeds=(0,), base=TrainConfig(epochs=1, download=True)), tmp_path, progress=False)
+    assert again.ran == 0
     with pytest.raises(ValueError, match="other settings \\(epochs\\)"):
         run_grid(GridSpec(widths=(4,), depths=(2,), activations=("relu",), algos=("bp",), seeds=(0,), base=TrainConfig(epochs=2)), tmp_path, progress=False)
 
