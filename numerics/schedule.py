@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import scipy.sparse as sp
 
 from numerics.energy import activity_grads, feedforward, multiplier_grads
 from numerics.equilibrium import InferenceState, state_at

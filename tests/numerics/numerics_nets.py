@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from hypothesis import settings
 from hypothesis import strategies as st
 
 # float64 unit roundoff
@@ -91,3 +92,10 @@ def complex_step_gradient(f, arrays: list[np.ndarray], h: float = 1e-30) -> list
             arr[idx] -= 1j * h
         out.append(g)
     return out
+
+
+def fewer_examples(fraction: float):
+    """``@settings`` for an expensive property: ``fraction`` of the loaded profile's example
+    count (ci: 25, full: 500), so it scales with ``PCALM_HYPOTHESIS_PROFILE`` and keeps the
+    profile's seeding."""
+    return settings(max_examples=max(1, round(fraction * settings.default.max_examples)))

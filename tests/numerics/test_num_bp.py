@@ -8,12 +8,12 @@ signal shows up here; test_num_equilibrium compares them with PC-ALM's multiplie
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from numerics import bp_gradients
 from numerics.activations import activation
-from tests.numerics.numerics_nets import central_gradient, nets
+from tests.numerics.numerics_nets import fewer_examples, central_gradient, nets
 
 
 def design_loss(weights, x, y, act) -> float:
@@ -24,7 +24,7 @@ def design_loss(weights, x, y, act) -> float:
     return 0.5 * float(np.sum((y - h) ** 2)) / x.shape[0]
 
 
-@settings(max_examples=20)
+@fewer_examples(0.8)
 @given(nets(max_depth=5, max_width=4), st.sampled_from(["linear", "tanh", "relu"]))
 def test_bp_gradients_match_finite_differences(net, act):
     weights = [w.copy() for w in net.weights]

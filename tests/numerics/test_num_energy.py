@@ -14,12 +14,12 @@ entry, four orders above both; a wrong rule is off by O(1).
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from numerics import activity_grads, feedforward, lagrangian, multiplier_grads, weight_grads
 from numerics.activations import activation
-from tests.numerics.numerics_nets import central_gradient, nets, rhos
+from tests.numerics.numerics_nets import fewer_examples, central_gradient, nets, rhos
 
 H = 1e-6
 ACTIVATIONS = st.sampled_from(["linear", "tanh", "relu"])
@@ -33,7 +33,7 @@ def _random_state(net, seed):
     return z, lam
 
 
-@settings(max_examples=20)  # each example evaluates L_rho twice per entry of z, lam and W
+@fewer_examples(0.8)  # each example evaluates L_rho twice per entry of z, lam and W
 @given(nets(max_depth=4, max_width=4, max_batch=3), rhos(), ACTIVATIONS, st.integers(0, 2**32 - 1))
 def test_local_rules_are_gradients_of_the_energy(net, rho, act, seed):
     z, lam = _random_state(net, seed)

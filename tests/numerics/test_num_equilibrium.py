@@ -18,7 +18,7 @@ from functools import reduce
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 
 from numerics import (
     activity_hessian,
@@ -31,7 +31,7 @@ from numerics import (
     pc_free_energy,
 )
 from numerics.kkt import join_state
-from tests.numerics.numerics_nets import UNIT_ROUNDOFF, complex_step_gradient, flat, make_net, nets, rel_err, rhos
+from tests.numerics.numerics_nets import fewer_examples, UNIT_ROUNDOFF, complex_step_gradient, flat, make_net, nets, rel_err, rhos
 
 BASE_TOL = 1e-9
 C = 16.0
@@ -72,7 +72,7 @@ def _s_matrix(weights, rho=1.0):
     return np.eye(n_out) + sum((p @ p.T for p in products), np.zeros((n_out, n_out))) / rho
 
 
-@settings(max_examples=15)  # complex-step reference costs one F* per weight entry
+@fewer_examples(0.6)  # complex-step reference costs one F* per weight entry
 @given(nets(min_depth=2))
 def test_pc_equilibrium_is_gradient_of_free_energy(net):
     """C3: PC's equilibrium weight grads equal dF*/dW (complex-step derivatives of DESIGN's

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from numerics import (
@@ -14,7 +14,7 @@ from numerics import (
     residual_scales,
     residual_weight_grads,
 )
-from tests.numerics.numerics_nets import central_gradient, rel_err
+from tests.numerics.numerics_nets import fewer_examples, central_gradient, rel_err
 
 
 def _residual_net(n_in, width, depth, n_out, batch, seed):
@@ -49,7 +49,7 @@ def test_effective_weights_reproduce_the_residual_forward_pass(n_in, width, dept
     assert len(residual_scales(weights)) == depth
 
 
-@settings(max_examples=10)  # finite differences over every raw weight entry
+@fewer_examples(0.4)  # finite differences over every raw weight entry
 @given(*SHAPES, st.integers(0, 2**32 - 1))
 def test_equilibrium_gradients_on_raw_weights_equal_the_residual_loss_gradient(
     n_in, width, depth, n_out, batch, seed

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from numerics import bp_gradients, feedforward, largest_stable_eta, nonlinear_saddle, run_schedule
-from tests.numerics.numerics_nets import flat, make_net, nets, rel_err, rhos
+from tests.numerics.numerics_nets import fewer_examples, flat, make_net, nets, rel_err, rhos
 
 
-@settings(max_examples=15)  # root finding with a finite-difference Jacobian per example
+@fewer_examples(0.6)  # root finding with a finite-difference Jacobian per example
 @given(
     nets(max_depth=4, max_width=4, max_batch=3, min_scale=0.3, max_scale=2.0),
     rhos(0.1, 10.0),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import assume, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from numerics import (
@@ -18,7 +18,7 @@ from numerics import (
     schedule_spectral_radius,
 )
 from numerics.kkt import join_state, split_state
-from tests.numerics.numerics_nets import make_net, nets, rel_err, rhos
+from tests.numerics.numerics_nets import fewer_examples, make_net, nets, rel_err, rhos
 
 SMALL = dict(min_depth=2, max_depth=5, max_width=6, max_batch=3, min_scale=0.5, max_scale=1.5)
 
@@ -41,7 +41,7 @@ def test_schedule_map_is_the_linear_part_of_one_outer_iteration(net, rho, eta_fa
     np.testing.assert_allclose(expected, columns, rtol=0, atol=1e-11 * np.abs(columns).max())
 
 
-@settings(max_examples=10)  # ~75 eigenvalue problems per example
+@fewer_examples(0.4)  # ~75 eigenvalue problems per example
 @given(nets(min_depth=2), rhos(), st.integers(1, 3))
 def test_pc_stable_step_is_two_over_lambda_max(net, rho, k):
     """For alpha = 0 the map is (I - eta H)^k, stable iff eta < 2/lambda_max(H) (any k).
@@ -83,7 +83,7 @@ def _iterate(net, eta, alpha, rho, iterations):
     return join_state(z, lam, net.x.shape[0])
 
 
-@settings(max_examples=12)  # up to ~6000 outer iterations per example
+@fewer_examples(0.48)  # up to ~6000 outer iterations per example
 @given(nets(**SMALL), rhos(0.3, 3.0), st.floats(0.2, 2.0), st.floats(0.5, 0.97), st.floats(1.03, 1.5))
 def test_schedule_converges_below_the_bound_and_diverges_above(net, rho, alpha, below, above):
     """Run outer iterations from the canonical start (feedforward z, lam = 0), k = 1.
