@@ -4,6 +4,7 @@ Imports nothing else of the project. Modules, one job each:
 
 - ``energy``: the one energy L_rho (PC: lam = 0, rho = 1) and its local update rules.
 - ``bp``: backpropagation, the reference gradient and backward signals.
+- ``derivatives``: complex-step gradients (grad F* from ``pc_free_energy``).
 - ``linear``: the per-sample matrices A, D, H and the KKT matrix of a linear net.
 - ``kkt``: the saddle-point residual in stacked per-sample form.
 - ``equilibrium``: exact linear equilibria (one sparse solve) and PC's F*.
@@ -15,6 +16,7 @@ Imports nothing else of the project. Modules, one job each:
 """
 
 from numerics.bp import BPResult, bp_gradients
+from numerics.derivatives import complex_step_gradient
 from numerics.energy import (
     activity_grads,
     effective_errors,
@@ -45,6 +47,7 @@ __all__ = [
     "activity_grads",
     "activity_hessian",
     "bp_gradients",
+    "complex_step_gradient",
     "constraint_matrix",
     "effective_errors",
     "errors",

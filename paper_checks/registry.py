@@ -9,6 +9,7 @@ from paper_checks.verdict import CheckContext, Verdict
 
 CHECK_MODULES = {
     "C2": "paper_checks.c2_convergence",
+    "C3": "paper_checks.c3_pc_not_bp",
     "C5": "paper_checks.c5_credit",
     "C6": "paper_checks.c6_budget",
 }

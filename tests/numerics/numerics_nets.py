@@ -79,21 +79,6 @@ def central_gradient(f, arrays: list[np.ndarray], h: float) -> list[np.ndarray]:
     return out
 
 
-def complex_step_gradient(f, arrays: list[np.ndarray], h: float = 1e-30) -> list[np.ndarray]:
-    """Complex-step derivatives ``Im f(a + i h e_j) / h`` of an analytic scalar ``f(arrays)``;
-    no subtractive cancellation, so accurate to roundoff in f itself."""
-    base = [a.astype(complex) for a in arrays]
-    out = []
-    for k, arr in enumerate(base):
-        g = np.zeros(arr.shape)
-        for idx in np.ndindex(arr.shape):
-            arr[idx] += 1j * h
-            g[idx] = np.imag(f(base)) / h
-            arr[idx] -= 1j * h
-        out.append(g)
-    return out
-
-
 def fewer_examples(fraction: float):
     """``@settings`` for an expensive property: ``fraction`` of the loaded profile's example
     count (ci: 25, full: 500), so it scales with ``PCALM_HYPOTHESIS_PROFILE`` and keeps the

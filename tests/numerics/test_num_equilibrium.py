@@ -31,7 +31,8 @@ from numerics import (
     pc_free_energy,
 )
 from numerics.kkt import join_state
-from tests.numerics.numerics_nets import fewer_examples, UNIT_ROUNDOFF, complex_step_gradient, flat, make_net, nets, rel_err, rhos
+from numerics import complex_step_gradient
+from tests.numerics.numerics_nets import fewer_examples, UNIT_ROUNDOFF, flat, make_net, nets, rel_err, rhos
 
 BASE_TOL = 1e-9
 C = 16.0
