@@ -229,11 +229,13 @@ def train(config: TrainConfig, out: str | Path | None = None, progress: bool = T
     a result with status "diverged".
     """
     start = time.perf_counter()
-    files = _RunFiles(None if out is None else Path(out))
     dtype = DTYPES[config.dtype]
     data = (data if data is not None else load_dataset(config.dataset, config.data_dir, config.download, config.split_seed)).to(config.device, dtype)
     if data.name != config.dataset:
         raise ValueError(f"data: got dataset {data.name!r} but the config asks for {config.dataset!r}")
+    if config.batch_size > len(data.x_train):
+        raise ValueError(f"batch_size: {config.batch_size} exceeds the {len(data.x_train)} training samples of {data.name}")
+    files = _RunFiles(None if out is None else Path(out))
     model = ResidualMLP(data.input_dim, config.width, config.depth, data.num_classes, config.activation, seed=config.seed, dtype=dtype).to(config.device)
     probe = (data.x_train[: config.batch_size], data.y_train[: config.batch_size])
     lambda_max = None

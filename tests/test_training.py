@@ -109,6 +109,12 @@ def test_a_nan_diverging_step_is_reported_as_diverged(tmp_path):
     assert not train(TrainConfig(algo="pc", width=8, depth=8), progress=False).diverged
 
 
+def test_a_batch_larger_than_the_training_set_is_refused_before_any_output(tmp_path):
+    with pytest.raises(ValueError, match="batch_size: 2000 exceeds the 1438 training samples"):
+        train(TrainConfig(batch_size=2000, **SMALL), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_dataset_of_another_name_is_refused():
     with pytest.raises(ValueError, match="teacher"):
         train(TrainConfig(**SMALL), progress=False, data=load_dataset("teacher"))
