@@ -29,6 +29,7 @@ def test_missing_mnist_is_a_clear_message_not_a_traceback(tmp_path):
     assert run.returncode == 1
     assert "Traceback" not in run.stderr
     assert str(tmp_path / "data" / "MNIST" / "raw") in run.stderr and "pcalm[vision]" in run.stderr
+    assert not (tmp_path / "run").exists()
 
 
 def test_bad_settings_are_a_clear_message(tmp_path):
