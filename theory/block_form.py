@@ -21,7 +21,7 @@ import sympy as sp
 from sympy import BlockMatrix, Identity, MatrixSymbol, ZeroMatrix, block_collapse
 
 from theory.matcalc import inner, is_zero_matexpr, sq, trace_gradient
-from theory.result import DerivationResult, step, verdict
+from theory.result import DerivationResult, eq, step, verdict
 
 #: Candidate multipliers ``lam_l`` as a function of ``P_l = W_L ... W_{l+1}`` and the output
 #: residual ``r``: BP's backward signal, PC's zeros, and the sign-flipped signal.
@@ -46,7 +46,8 @@ def _generic_layer() -> dict[str, sp.MatrixExpr]:
         "Pl": MatrixSymbol("P_l", NOUT, NL_),                 # W_L ... W_{l+1}
         "zp": MatrixSymbol("z_{l-1}", NPREV, 1), "z": MatrixSymbol("z_l", NL_, 1),
         "zn": MatrixSymbol("z_{l+1}", NNEXT, 1),
-        "lam": MatrixSymbol("lambda_l", NL_, 1), "lamn": MatrixSymbol("lambda_{l+1}", NNEXT, 1),
+        "lam": MatrixSymbol(r"\lambda_l", NL_, 1), "lamn": MatrixSymbol(r"\lambda_{l+1}", NNEXT, 1),
+        "WL": MatrixSymbol("W_L", NOUT, NL_),                 # output weights when l = L-1
     }
 
 
@@ -77,14 +78,14 @@ def exact_bp_every_depth(candidate: str = "bp") -> DerivationResult:
                       "$\\lambda_l$; its gradient, computed, is $\\epsilon_l$. Setting it to 0 with the "
                       "hypothesis $z_{l-1} = Q x$ ($Q = W_{l-1}\\cdots W_1$, $Q = I$ at $l = 1$) gives "
                       "$z_l = (W_l Q) x$, the hypothesis at $l$: $z$ is the feedforward pass.",
-                      sp.Eq(sp.Symbol(r"\nabla_{\lambda_l} L_\rho"), g_lam),
-                      sp.Eq(sp.Symbol(r"z_l"), W * Q * x)))
+                      eq(r"\nabla_{\lambda_l} L_\rho", g_lam),
+                      eq(r"z_l", W * Q * x)))
 
     # Backward: grad_{z_l} L_rho = e_l - W_{l+1}^T e_{l+1} (hidden l+1) or e_{L-1} - W_L^T eps_L.
     terms_z = inner(lam, eps) + RHO / 2 * sq(eps) + inner(lamn, eps_n) + RHO / 2 * sq(eps_n)
     g_z = trace_gradient(terms_z, z)
     checks["grad_z_is_local_rule"] = is_zero_matexpr(g_z - (e - Wn.T * e_n))
-    WL = Wn.subs(NNEXT, NOUT)
+    WL = g["WL"]
     eps_out = y - WL * z
     terms_out = inner(lam, eps) + RHO / 2 * sq(eps) + sq(eps_out) / 2
     g_out = trace_gradient(terms_out, z)
@@ -93,8 +94,8 @@ def exact_bp_every_depth(candidate: str = "bp") -> DerivationResult:
                       "$\\nabla_{z_l} L_\\rho = e_l - W_{l+1}^T e_{l+1}$ "
                       "($e_l = \\lambda_l + \\rho\\epsilon_l$; at $l = L-1$ the output term gives "
                       "$e_{L-1} - W_L^T \\epsilon_L$). At $\\epsilon = 0$, $e = \\lambda$:",
-                      sp.Eq(sp.Symbol(r"\nabla_{z_l} L_\rho"), g_z),
-                      sp.Eq(sp.Symbol(r"\nabla_{z_{L-1}} L_\rho"), g_out)))
+                      eq(r"\nabla_{z_l} L_\rho", g_z),
+                      eq(r"\nabla_{z_{L-1}} L_\rho", g_out)))
     # Base case l = L-1: lam_{L-1} = W_L^T eps_L with eps_L = r and P_{L-1} = W_L.
     base = (g_out.xreplace({lam: cand(WL, r), zp: Q * x, z: W * Q * x})
             .xreplace({y: r + WL * W * Q * x}))
@@ -106,8 +107,8 @@ def exact_bp_every_depth(candidate: str = "bp") -> DerivationResult:
     steps.append(step(f"Candidate `{candidate}`: $\\lambda_l = $ candidate$(P_l, r)$ with "
                       "$P_l = W_L \\cdots W_{l+1}$, $r = \\epsilon_L = y - W_L\\cdots W_1 x$. Residual of "
                       "the base case ($l = L-1$, $P_{L-1} = W_L$) and of the step ($P_l = P W_{l+1}$):",
-                      sp.Eq(sp.Symbol("base"), base.doit()),
-                      sp.Eq(sp.Symbol("step"), sp.expand(induction.doit()))))
+                      eq(r"\text{base}", sp.expand(base.doit())),
+                      eq(r"\text{step}", sp.expand(induction.doit()))))
 
     # BP: l = 1/2 |y - P_l W_l Q x|^2.
     r_expr = y - Pl * W * Q * x
@@ -126,10 +127,10 @@ def exact_bp_every_depth(candidate: str = "bp") -> DerivationResult:
     steps.append(step("BP, computed from $l = \\frac12|y - P_l W_l Q x|^2$: the backward signal "
                       "$-\\partial l/\\partial z_l$ and the weight gradient; PC-ALM's weight gradient "
                       "$-e_l z_{l-1}^T$ at the solution minus BP's (hidden layer, output layer):",
-                      sp.Eq(sp.Symbol(r"-\partial l/\partial z_l"), bp_signal),
-                      sp.Eq(sp.Symbol(r"\partial l/\partial W_l"), bp_grad_W),
-                      sp.Eq(sp.Symbol(r"\Delta_l"), sp.expand(hidden_diff.doit())),
-                      sp.Eq(sp.Symbol(r"\Delta_L"), sp.expand(out_diff.doit()))))
+                      eq(r"-\partial l/\partial z_l", bp_signal),
+                      eq(r"\partial l/\partial W_l", bp_grad_W),
+                      eq(r"\Delta_l", sp.expand(hidden_diff.doit())),
+                      eq(r"\Delta_L", sp.expand(out_diff.doit()))))
     steps.append(step("Uniqueness: $A$ is invertible for every $L$ (see `block_kkt`), so "
                       "$Az = b$ fixes $z$ and $A^T\\lambda = C^T\\epsilon_L$ fixes $\\lambda$."))
     ok = all(checks.values())
@@ -202,18 +203,18 @@ def block_kkt(depth: int, candidate: str = "bp") -> DerivationResult:
         step(f"Depth {depth}: constraint map $A = \\partial\\epsilon/\\partial z$ "
              "($\\epsilon = Az - b$), its closed-form inverse "
              "($(A^{-1})_{ij} = W_i \\cdots W_{j+1}$ for $i \\ge j$), $b$ and $C$:",
-             sp.Eq(sp.Symbol("A"), A), sp.Eq(sp.Symbol("A^{-1}"), A_inv)),
-        step("", sp.Eq(sp.Symbol("b"), b), sp.Eq(sp.Symbol("C"), C)),
-        step("Hessian $H = C^TC + \\rho A^TA$:", sp.Eq(sp.Symbol("H"), H)),
+             eq("A", A), eq("A^{-1}", A_inv)),
+        step("", eq("b", b), eq("C", C)),
+        step("Hessian $H = C^TC + \\rho A^TA$:", eq("H", H)),
         step("KKT system $H z + A^T\\lambda = C^T y + \\rho A^T b$, $A z = b$ at the candidate "
              f"$z^*_l = W_l\\cdots W_1 x$ and the `{candidate}` multipliers; residuals:",
-             sp.Eq(sp.Symbol(r"\nabla_z L_\rho"), grad_z), sp.Eq(sp.Symbol(r"\nabla_\lambda L_\rho"), grad_lam)),
+             eq(r"\nabla_z L_\rho", grad_z), eq(r"\nabla_\lambda L_\rho", grad_lam)),
         step("Every depth: $A_{k+1} = \\begin{pmatrix} A_k & 0 \\\\ E & I \\end{pmatrix}$ "
              "($E = (0,\\dots,0,-W_{k+1})$) has inverse "
              "$\\begin{pmatrix} A_k^{-1} & 0 \\\\ -E A_k^{-1} & I \\end{pmatrix}$ (product computed below), "
              "so by induction $A$ is invertible with $\\det A = 1$ for every $L$; the last block row "
              "$-E A_k^{-1} = W_{k+1}(A_k^{-1})_{k,\\cdot}$ gives the closed form.",
-             sp.Eq(sp.Symbol("A_{k+1} A_{k+1}^{-1} - I"), block_collapse(bordered * bordered_inv - eye2))),
+             eq("A_{k+1} A_{k+1}^{-1} - I", block_collapse(bordered * bordered_inv - eye2))),
     ]
     ok = all(checks.values())
     return DerivationResult(f"c1_block_kkt_depth{depth}" + ("" if candidate == "bp" else f"_candidate_{candidate}"),
@@ -252,16 +253,16 @@ def flow_stability_every_depth(depth: int, dual_sign: int = 1) -> DerivationResu
     steps = [
         step("Flow Jacobian and its symmetric part, computed with matrix symbols "
              f"(dual sign {dual_sign:+d}):",
-             sp.Eq(sp.Symbol("J"), J), sp.Eq(sp.Symbol("J + J^T"), sym_part)),
+             eq("J", J), eq("J + J^T", sym_part)),
         step("Quadratic forms, computed: $v^T(J+J^T)v$ for $v = (u, w)$, and $u^T H u = |Cu|^2 + "
              "\\rho|Au|^2 > 0$ for $u \\ne 0$ since $A$ is invertible (`block_kkt`) and $\\rho > 0$:",
-             sp.Eq(sp.Symbol("v^T(J+J^T)v"), quad.doit())),
+             eq("v^T(J+J^T)v", quad.doit())),
         step("Eigenvalues: if $Jv = \\mu v$, $v = (u, w) \\ne 0$ complex, then "
              "$2\\,\\mathrm{Re}(\\mu)|v|^2 = v^*(J + J^T)v = -2u^*Hu$. If $u = 0$ the first block row "
              "gives $A^T w = 0$, so $w = 0$: impossible. Hence $u \\ne 0$, $u^*Hu > 0$ and "
              "$\\mathrm{Re}(\\mu) < 0$ for every $L$ and every $\\rho > 0$. The same identity, checked on "
              f"the depth-{depth} blocks:",
-             sp.Eq(sp.Symbol("J + J^T"), block_collapse(Jd + Jd.T))),
+             eq("J + J^T", block_collapse(Jd + Jd.T))),
     ]
     ok = all(checks.values())
     return DerivationResult(

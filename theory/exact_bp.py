@@ -19,7 +19,7 @@ from theory.network import SymbolicNet
 from theory.objectives import (augmented_lagrangian, bp_backward_signals, bp_loss, feedforward,
                                gradient, local_activity_gradients, local_weight_gradients,
                                weight_gradients)
-from theory.result import DerivationResult, short, step, verdict
+from theory.result import DerivationResult, eq, short, step, verdict
 
 #: Candidate multipliers: BP's backward signals, PC's multipliers (zero), their negation.
 CANDIDATES: dict[str, Callable[[SymbolicNet], list[sp.Matrix]]] = {
@@ -42,13 +42,13 @@ def saddle_point_is_bp(net: SymbolicNet, candidate: str = "bp") -> DerivationRes
     """
     cand = CANDIDATES[candidate](net)
     L_rho = augmented_lagrangian(net)
-    eq = saddle_point(net)
+    sol = saddle_point(net)
     ff = feedforward(net)[:-1]
     # The local rules of DESIGN section 3 equal the computed gradients.
     local_ok = (all(is_zero(gradient(L_rho, zl) - g) for zl, g in zip(net.z, local_activity_gradients(net)))
                 and all(is_zero(g - h) for g, h in zip(weight_gradients(L_rho, net), local_weight_gradients(net))))
-    z_is_ff = all(is_zero(a - b) for a, b in zip(eq.z, ff))
-    lam_is_cand = all(is_zero(a - b) for a, b in zip(eq.lam, cand))
+    z_is_ff = all(is_zero(a - b) for a, b in zip(sol.z, ff))
+    lam_is_cand = all(is_zero(a - b) for a, b in zip(sol.lam, cand))
     kkt = [gradient(L_rho, v) for v in (*net.z, *net.lam)]
     kkt_at_cand = _subs(kkt, net, ff, cand)
     kkt_ok = all(is_zero(r) for r in kkt_at_cand)
@@ -56,25 +56,25 @@ def saddle_point_is_bp(net: SymbolicNet, candidate: str = "bp") -> DerivationRes
     bp_grads = weight_gradients(bp_loss(net), net)
     diffs = [sp.simplify(a - b) for a, b in zip(alm_grads, bp_grads)]
     grads_ok = all(is_zero(d) for d in diffs)
-    ok = eq.unique and z_is_ff and lam_is_cand and kkt_ok and grads_ok and local_ok
-    details = {"widths": str(list(net.widths)), "candidate": candidate, "unique": str(eq.unique),
+    ok = sol.unique and z_is_ff and lam_is_cand and kkt_ok and grads_ok and local_ok
+    details = {"widths": str(list(net.widths)), "candidate": candidate, "unique": str(sol.unique),
                "z_is_feedforward": str(z_is_ff), "lam_is_candidate": str(lam_is_cand),
                "kkt_residual_zero_at_candidate": str(kkt_ok), "weight_grad_minus_bp": short(diffs),
                "local_rules_are_gradients": str(local_ok)}
     if not grads_ok:
         details["nonzero_witness"] = str(nonzero_witness(sp.Matrix.vstack(*[d.reshape(len(d), 1) for d in diffs])))
     steps = [
-        step("Augmented Lagrangian (one sample):", sp.Eq(sp.Symbol("L_rho"), L_rho)),
+        step("Augmented Lagrangian (one sample):", eq(r"L_\rho", L_rho)),
         step("Stationarity: $\\nabla_z L_\\rho = 0$ and $\\nabla_\\lambda L_\\rho = \\epsilon = 0$:",
-             sp.Matrix(list(eq.equations))),
-        step(f"Exact solution ({'unique' if eq.unique else 'not unique'}):",
-             *[sp.Eq(sp.Symbol(f"z_{l + 1}^*"), zl) for l, zl in enumerate(eq.z)],
-             *[sp.Eq(sp.Symbol(f"lambda_{l + 1}^*"), ll) for l, ll in enumerate(eq.lam)]),
+             sp.Matrix(list(sol.equations))),
+        step(f"Exact solution ({'unique' if sol.unique else 'not unique'}):",
+             *[eq(f"z_{{{l + 1}}}^*", zl) for l, zl in enumerate(sol.z)],
+             *[eq(f"\\lambda_{{{l + 1}}}^*", ll) for l, ll in enumerate(sol.lam)]),
         step(f"Candidate `{candidate}` multipliers (BP's backward signal $-\\partial l/\\partial z_l$ "
              "computed from the loss alone for `bp`):",
-             *[sp.Eq(sp.Symbol(f"lambda_{l + 1}"), c) for l, c in enumerate(cand)]),
+             *[eq(f"\\lambda_{{{l + 1}}}", c) for l, c in enumerate(cand)]),
         step("PC-ALM's weight gradient at the candidate minus BP's, simplified:",
-             *[sp.Eq(sp.Symbol(f"Delta_{l + 1}"), d) for l, d in enumerate(diffs)]),
+             *[eq(f"\\Delta_{{{l + 1}}}", d) for l, d in enumerate(diffs)]),
     ]
     name = f"c1_saddle_is_bp_{'x'.join(map(str, net.widths))}" + ("" if candidate == "bp" else f"_candidate_{candidate}")
     return DerivationResult(

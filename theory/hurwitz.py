@@ -65,6 +65,15 @@ class PositivityCertificate:
     def _monomial(self, exps: Monomial) -> sp.Expr:
         return sp.Mul(*(g ** e for g, e in zip(self.gens, exps)))
 
+    def inequalities(self) -> list[sp.Expr]:
+        """The AM-GM bounds as ``c t m1 + c (1-t) m2 >= c m`` relations, for display."""
+        out = []
+        for b in self.bounds:
+            c, t = sp.Rational(b.c.numerator, b.c.denominator), sp.Rational(b.t.numerator, b.t.denominator)
+            out.append(sp.Ge(c * t * self._monomial(b.m1) + c * (1 - t) * self._monomial(b.m2),
+                             c * self._monomial(b.m), evaluate=False))
+        return out
+
     def remainder(self) -> sp.Expr:
         """``R = expr - sum of the AM-GM brackets``."""
         brackets = sum((sp.Rational(b.c.numerator, b.c.denominator)

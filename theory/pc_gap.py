@@ -13,7 +13,7 @@ from theory.checks import is_zero, nonzero_witness
 from theory.equilibria import pc_equilibrium, saddle_point
 from theory.network import SymbolicNet
 from theory.objectives import augmented_lagrangian, bp_loss, feedforward, pc_energy, weight_gradients
-from theory.result import DerivationResult, short, step, verdict
+from theory.result import DerivationResult, eq, short, step, verdict
 
 #: Candidate ``S`` for ``F* = 1/2 r^T S^{-1} r``: DESIGN's, and ``I`` (the squared error).
 S_CANDIDATES = ("design", "identity")
@@ -50,18 +50,18 @@ def f_star(net: SymbolicNet, which: str = "design") -> sp.Expr:
 
 def _pc_weight_gradients(net: SymbolicNet) -> list[sp.Matrix]:
     """PC's weight gradient ``dF/dW`` at its equilibrium (z fixed at z*)."""
-    eq = pc_equilibrium(net)
-    at = dict(zip(net.z_symbols(), [v for zl in eq.z for v in zl]))
+    sol = pc_equilibrium(net)
+    at = dict(zip(net.z_symbols(), [v for zl in sol.z for v in zl]))
     return [g.xreplace(at) for g in weight_gradients(pc_energy(net), net)]
 
 
 def pc_fixed_point(net: SymbolicNet, s_candidate: str = "design") -> DerivationResult:
     """C3: PC's equilibrium energy is F* and PC's weight gradient is grad F* (DESIGN section 2)."""
-    eq = pc_equilibrium(net)
-    F_eq = sp.cancel(pc_energy(net, eq.z))
+    sol = pc_equilibrium(net)
+    F_eq = sp.cancel(pc_energy(net, sol.z))
     F_cand = f_star(net, s_candidate)
     energy_diff = sp.cancel(F_eq - F_cand)
-    details = {"widths": str(list(net.widths)), "s_candidate": s_candidate, "unique": str(eq.unique),
+    details = {"widths": str(list(net.widths)), "s_candidate": s_candidate, "unique": str(sol.unique),
                "energy_minus_candidate": short(energy_diff)}
     if energy_diff == 0:
         grads = _pc_weight_gradients(net)
@@ -71,12 +71,12 @@ def pc_fixed_point(net: SymbolicNet, s_candidate: str = "design") -> DerivationR
     else:  # the energies already differ: the claim fails, the gradients are not compared
         grad_diffs, grads_ok = [], False
         details["nonzero_witness"] = str(nonzero_witness(energy_diff))
-    ok = eq.unique and energy_diff == 0 and grads_ok
+    ok = sol.unique and energy_diff == 0 and grads_ok
     steps = [
         step("PC's equilibrium $\\nabla_z F = 0$, solved exactly:",
-             *[sp.Eq(sp.Symbol(f"z_{l + 1}^*"), zl) for l, zl in enumerate(eq.z)]),
+             *[eq(f"z_{{{l + 1}}}^*", zl) for l, zl in enumerate(sol.z)]),
         step(f"Energy there and the candidate $F^* = \\frac12 r^T S^{{-1}} r$ (`{s_candidate}` S):",
-             sp.Eq(sp.Symbol("F(z^*)"), sp.factor(F_eq)), sp.Eq(sp.Symbol("S"), s_matrix(net, s_candidate))),
+             eq("F(z^*)", sp.factor(F_eq)), eq("S", s_matrix(net, s_candidate))),
         step("Differences $F(z^*) - F^*$ and $\\partial F/\\partial W_l|_{z^*} - \\partial F^*/\\partial W_l$:",
              energy_diff, *grad_diffs),
     ]
@@ -95,8 +95,8 @@ def gradient_minus_bp(net: SymbolicNet, variant: str = "pc") -> list[sp.Matrix]:
     if variant == "pc":
         grads = _pc_weight_gradients(net)
     elif variant == "pcalm":
-        eq = saddle_point(net)
-        at = dict(zip(net.z_symbols() + net.lam_symbols(), [v for b in (*eq.z, *eq.lam) for v in b]))
+        sol = saddle_point(net)
+        at = dict(zip(net.z_symbols() + net.lam_symbols(), [v for b in (*sol.z, *sol.lam) for v in b]))
         grads = [g.xreplace(at) for g in weight_gradients(augmented_lagrangian(net), net)]
     else:
         raise ValueError(f"unknown variant {variant!r}; choose from {VARIANTS}")
@@ -119,7 +119,7 @@ def pc_gradient_differs_from_bp(net: SymbolicNet, variant: str = "pc") -> Deriva
         details["difference"] = short([d.tolist() for d in diffs])
         details["identically_zero"] = str(all(is_zero(d) for d in diffs))
         shown = step(f"Weight gradient at the `{variant}` equilibrium minus BP's, per layer, simplified "
-                     "(one sample):", *[sp.Eq(sp.Symbol(f"Delta_{l + 1}"), d) for l, d in enumerate(diffs)])
+                     "(one sample):", *[eq(f"\\Delta_{{{l + 1}}}", d) for l, d in enumerate(diffs)])
     else:
         shown = step("The simplified difference is large for matrix networks; the scalar chain shows it.")
     steps = [shown, step("A rational point where the difference is exactly non-zero: " + str(witness)

@@ -65,7 +65,12 @@ def _latex(expr: Any) -> str:
 
 def step(text: str, *exprs: Any, sep: str = r" \qquad ") -> Step:
     """A :class:`Step` whose LaTeX is the ``sympy.latex`` of ``exprs`` (strings pass through)."""
-    return Step(text, sep.join(_latex(e) for e in exprs))
+    return Step(text, sep.join(t for t in (_latex(e) for e in exprs) if t))
+
+
+def eq(lhs: str, rhs: Any) -> str:
+    """LaTeX ``lhs = rhs``: ``lhs`` is LaTeX already, ``rhs`` is rendered by ``sympy.latex``."""
+    return f"{lhs} = {_latex(rhs)}"
 
 
 def short(expr: Any) -> str:

@@ -16,7 +16,7 @@ from theory.checks import probe_points
 from theory.hurwitz import amgm_certificate, hurwitz_determinants
 from theory.network import SymbolicNet, scalar_chain
 from theory.objectives import augmented_lagrangian, gradient, hidden_errors
-from theory.result import DerivationResult, short, step, verdict
+from theory.result import DerivationResult, eq, short, step, verdict
 
 S = sp.Symbol("s")
 
@@ -86,11 +86,11 @@ def scalar_flow_is_hurwitz(depth: int, dual_sign: int = 1) -> DerivationResult:
     weights = [w for w in net.weight_symbols() if J.has(w)]
     rewritten = _in_squares(coeffs, weights)
     steps = [
-        step("Flow Jacobian in $(z, \\lambda)$, computed by differentiating the flow:", sp.Eq(sp.Symbol("J"), J)),
+        step("Flow Jacobian in $(z, \\lambda)$, computed by differentiating the flow:", eq("J", J)),
         step("Constraint map $A = \\partial\\epsilon/\\partial z$ and activity Hessian $H$:",
-             sp.Eq(sp.Symbol("A"), A), sp.Eq(sp.Symbol("H"), H)),
+             eq("A", A), eq("H", H)),
         step("Characteristic polynomial $\\det(sI - J)$:",
-             sp.Eq(sp.Symbol("p(s)"), sp.Add(*(c * S ** (len(coeffs) - 1 - i) for i, c in enumerate(coeffs))))),
+             eq("p(s)", sp.Add(*(c * S ** (len(coeffs) - 1 - i) for i, c in enumerate(coeffs))))),
     ]
     details = {"depth": str(depth), "dual_sign": str(dual_sign),
                "jacobian_is_block_form": str(J == block),
@@ -106,11 +106,14 @@ def scalar_flow_is_hurwitz(depth: int, dual_sign: int = 1) -> DerivationResult:
         cert = amgm_certificate(d, gens)
         certified.append(cert is not None)
         n_terms = len(sp.Add.make_args(d))
+        bounds = ("\\begin{aligned}" + " \\\\ ".join("& " + sp.latex(i) for i in cert.inequalities())
+                  + "\\end{aligned}") if cert and cert.bounds else ""
         steps.append(step(
             f"Hurwitz minor $\\Delta_{{{k}}}$ ({n_terms} terms, in $u_l = w_l^2$): "
-            + (f"positive by an AM-GM certificate with {len(cert.bounds)} bounds."
-               if cert else "no positivity certificate found."),
-            sp.Eq(sp.Symbol(f"Delta_{k}"), d) if n_terms <= 40 else ""))
+            + (f"positive: its negative terms are covered by {len(cert.bounds)} weighted AM-GM bounds "
+               "(shown) and the rest has non-negative coefficients." if cert and cert.bounds
+               else "every coefficient is positive." if cert else "no positivity certificate found."),
+            eq(f"\\Delta_{{{k}}}", d) if n_terms <= 40 else "", bounds))
     ok = coeffs_u[0] == 1 and all(certified)
     details.update({"hurwitz_minors_certified": str(certified), "squared_weights": str(squares)})
     if not ok:
