@@ -35,7 +35,7 @@ def _solve(equations: list[sp.Expr], unknowns: list[sp.Symbol]) -> tuple[dict, b
     return {u: sp.cancel(v) for u, v in zip(unknowns, values)}, unique
 
 
-def _as_blocks(net: SymbolicNet, sol: dict, blocks: tuple[sp.Matrix, ...]) -> tuple[sp.Matrix, ...]:
+def _as_blocks(sol: dict, blocks: tuple[sp.Matrix, ...]) -> tuple[sp.Matrix, ...]:
     return tuple(b.applyfunc(lambda s: sol.get(s, s)) for b in blocks)
 
 
@@ -45,7 +45,7 @@ def saddle_point(net: SymbolicNet) -> Equilibrium:
     eqs = [g for zl in net.z for g in gradient(L_rho, zl)]
     eqs += [g for ll in net.lam for g in gradient(L_rho, ll)]
     sol, unique = _solve(eqs, net.z_symbols() + net.lam_symbols())
-    return Equilibrium(_as_blocks(net, sol, net.z), _as_blocks(net, sol, net.lam), unique, tuple(eqs))
+    return Equilibrium(_as_blocks(sol, net.z), _as_blocks(sol, net.lam), unique, tuple(eqs))
 
 
 def pc_equilibrium(net: SymbolicNet) -> Equilibrium:
@@ -54,4 +54,4 @@ def pc_equilibrium(net: SymbolicNet) -> Equilibrium:
     eqs = [g for zl in net.z for g in gradient(F, zl)]
     sol, unique = _solve(eqs, net.z_symbols())
     zeros = tuple(sp.zeros(*ll.shape) for ll in net.lam)
-    return Equilibrium(_as_blocks(net, sol, net.z), zeros, unique, tuple(eqs))
+    return Equilibrium(_as_blocks(sol, net.z), zeros, unique, tuple(eqs))

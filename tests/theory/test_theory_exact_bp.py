@@ -40,7 +40,7 @@ def test_wrong_multipliers_fail(net, candidate):
     assert result.details["nonzero_witness"] != "None"
 
 
-@settings(max_examples=6)
+@settings(max_examples=max(3, settings.default.max_examples // 4))
 @given(widths=st.lists(st.integers(1, 2), min_size=3, max_size=4))
 def test_random_small_widths_saddle_point_is_bp(widths):
     assert saddle_point_is_bp(linear_net(widths)).verdict == "holds"
