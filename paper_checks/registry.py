@@ -8,8 +8,10 @@ from typing import Callable
 from paper_checks.verdict import CheckContext, Verdict
 
 CHECK_MODULES = {
+    "C1": "paper_checks.c1_exact_bp",
     "C2": "paper_checks.c2_convergence",
     "C3": "paper_checks.c3_pc_not_bp",
+    "C4": "paper_checks.c4_grid",
     "C5": "paper_checks.c5_credit",
     "C6": "paper_checks.c6_budget",
 }
