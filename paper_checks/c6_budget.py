@@ -9,7 +9,6 @@ evidence (speed is judged by ``pcalm bench``, not here).
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections import Counter
 from unittest import mock
@@ -20,6 +19,7 @@ import pcalm
 import pcalm.inference
 from paper_checks.methods import method_under_test
 from paper_checks.verdict import CheckContext, Criterion, Verdict
+from pcalm.bench import time_interleaved
 
 COUNTED = ("predict", "vjp", "param_grads")
 
@@ -54,17 +54,6 @@ def count_work(model: pcalm.LayeredModel, x: torch.Tensor, y: torch.Tensor, algo
     return counts
 
 
-def seconds_per_step(model, x, y, algo, repeats: int) -> float:
-    """Median wall time of one inference divided by its activity steps."""
-    pcalm.infer(model, x, y, algo)  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = pcalm.infer(model, x, y, algo)
-        times.append((time.perf_counter() - start) / (len(result.energies) - 1))
-    return statistics.median(times)
-
-
 def check(ctx: CheckContext) -> Verdict:
     """Count both methods' work at equal T and time them; judge C6 on the counts."""
     start = time.perf_counter()
@@ -79,8 +68,9 @@ def check(ctx: CheckContext) -> Verdict:
 
     residual = pcalm.ResidualMLP(64, 128, 32, 10, "relu", seed=ctx.seed)
     xr, yr = torch.randn(64, 64, generator=generator), torch.randn(64, 10, generator=generator)
-    repeats = 5 if ctx.tier == "quick" else 20
-    time_ratio = seconds_per_step(residual, xr, yr, method_under_test(ctx, eta), repeats) / seconds_per_step(residual, xr, yr, pcalm.PC(eta=eta), repeats)
+    runs = {"tested": lambda: pcalm.infer(residual, xr, yr, method_under_test(ctx, eta)), "pc": lambda: pcalm.infer(residual, xr, yr, pcalm.PC(eta=eta))}
+    ms = time_interleaved(runs, sync=lambda: None, warmup=2, repeats=7 if ctx.tier == "quick" else 21)
+    time_ratio = ms["tested"] / ms["pc"]  # both T = 2L: the per-step cost ratio
 
     name = tested.name
     criteria = [
@@ -94,6 +84,6 @@ def check(ctx: CheckContext) -> Verdict:
     evidence = {
         "depth": depth, "steps": steps, "counts": dict(work), "pc_counts": dict(pc_work),
         "time_per_step_ratio_to_pc": time_ratio,
-        "timing_model": "ResidualMLP N=128 L=32 relu, batch 64, T = 2L, float32, this machine",
+        "timing_model": "ResidualMLP N=128 L=32 relu, batch 64, T = 2L, float32, this machine; median of interleaved runs as in pcalm bench",
     }
     return Verdict("C6", "Same budget: PC's T plus one vector update per layer and step", criteria, evidence, [], time.perf_counter() - start)

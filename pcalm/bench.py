@@ -73,7 +73,7 @@ def _median_ms(samples: list[float]) -> float:
     return 1e3 * statistics.median(samples)
 
 
-def _time_interleaved(runs: dict[str, Callable[[], object]], sync: Callable[[], None], warmup: int, repeats: int) -> dict[str, float]:
+def time_interleaved(runs: dict[str, Callable[[], object]], sync: Callable[[], None], warmup: int, repeats: int) -> dict[str, float]:
     """Median wall-clock milliseconds of each run, round-robin after ``warmup`` rounds."""
     samples: dict[str, list[float]] = {name: [] for name in runs}
     for round_ in range(warmup + repeats):
@@ -123,7 +123,7 @@ def bench_shape(depth: int, width: int, batch: int, device: torch.device, warmup
         "bmm": lambda: torch.bmm(left, blocks.transpose(1, 2), out=product),
     }
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
-    ms = _time_interleaved(runs, sync, warmup, repeats)
+    ms = time_interleaved(runs, sync, warmup, repeats)
     flops = useful_flops(depth, width, batch, steps)
     pcalm_gflops = flops / ms["pcalm"] / 1e6
     bmm_gflops = 2.0 * (depth - 2) * batch * width * width / ms["bmm"] / 1e6
