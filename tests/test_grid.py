@@ -25,12 +25,7 @@ GRID_ARGS = ["--widths", "4", "8", "--depths", "2", "3", "--activations", "relu"
 SMALL = GridSpec(widths=(4, 8), depths=(2, 3), activations=("relu",), seeds=(0,), base=TrainConfig(epochs=2))
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _rows(path):

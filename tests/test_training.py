@@ -14,13 +14,7 @@ from pcalm.training import TrainConfig, TrainResult, train
 SMALL = dict(width=8, depth=4, epochs=2)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: fastest for these small nets, and the thread count is part of what fixes the bits."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize(
