@@ -13,7 +13,6 @@ from pathlib import Path
 import matplotlib.image
 import numpy as np
 import pytest
-import torch
 
 from pcalm.grid import GridSpec, read_cells, run_grid
 from pcalm.plotting import Heatmap, Line, plot_heatmaps, plot_lines
