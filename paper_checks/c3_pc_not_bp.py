@@ -15,6 +15,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 import numerics
+from paper_checks.measures import cosine, relative_error, worst
 from paper_checks.verdict import CheckContext, Criterion, Verdict
 from pcalm.plotting import Line, plot_lines
 
@@ -24,16 +25,6 @@ WIDTH, BATCH = 4, 8
 GRAD_F_TOLERANCE = 1e-8
 DEPTH_ONE_TOLERANCE = 1e-12
 MIN_DROP = 0.25
-
-
-def cosine(a: list[np.ndarray], b: list[np.ndarray]) -> float:
-    u, v = np.concatenate([g.ravel() for g in a]), np.concatenate([g.ravel() for g in b])
-    return float(u @ v / (np.linalg.norm(u) * np.linalg.norm(v)))
-
-
-def relative_error(a: list[np.ndarray], b: list[np.ndarray]) -> float:
-    u, v = np.concatenate([g.ravel() for g in a]), np.concatenate([g.ravel() for g in b])
-    return float(np.linalg.norm(u - v) / np.linalg.norm(v))
 
 
 def measure(depth: int, seed: int) -> dict[str, float]:
@@ -56,7 +47,7 @@ def check(ctx: CheckContext) -> Verdict:
     mean = {d: float(np.mean([r["pc_cosine"] for r in runs[d]])) for d in depths}
     spread = {d: float(np.std([r["pc_cosine"] for r in runs[d]])) for d in depths}
     alm_mean = {d: float(np.mean([r["pcalm_cosine"] for r in runs[d]])) for d in depths}
-    worst_grad_f = max(r["pc_vs_grad_f"] for rs in runs.values() for r in rs)
+    worst_grad_f = worst(r["pc_vs_grad_f"] for rs in runs.values() for r in rs)
     rank_correlation = float(spearmanr(depths, [mean[d] for d in depths]).statistic)
     drop = mean[depths[1]] - mean[depths[-1]]
 

@@ -24,9 +24,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``pcalm`` console script; returns the exit status."""
+    """Entry point of the ``pcalm`` console script; returns the exit status (2 for bad input:
+    the library raises ValueError naming the bad field, printed here without a traceback)."""
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except ValueError as error:
+        print(f"pcalm {args.command}: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

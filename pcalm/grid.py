@@ -182,12 +182,13 @@ def run_grid(spec: GridSpec, out: str | Path, progress: bool = True, keep_runs: 
     ``keep_runs`` keeps each run's metrics.csv and summary.json under ``<out>/runs/<cell>/``.
     """
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    _check_settings(out, spec)
     cells_path = out / "cells.csv"
     done = {cell.key for cell in read_cells(cells_path)}
     todo = [c for c in spec.cells() if (c.algo, c.width, c.depth, c.activation, c.seed) not in done]
+    # Missing data fails here, before anything is written into ``out``.
     data = load_dataset(spec.base.dataset, spec.base.data_dir, spec.base.download, spec.base.split_seed) if todo else None
+    out.mkdir(parents=True, exist_ok=True)
+    _check_settings(out, spec)
     for config in tqdm(todo, desc="grid", unit="cell", disable=not progress):
         run_dir = out / "runs" / f"{config.algo}_N{config.width}_L{config.depth}_{config.activation}_s{config.seed}" if keep_runs else None
         _append(cells_path, CellResult.from_run(train(config, run_dir, progress=progress, data=data)))

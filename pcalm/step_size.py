@@ -21,18 +21,17 @@ import torch
 from scipy.sparse.linalg import LinearOperator, eigsh
 
 from pcalm.algorithms import PCALM
+from pcalm.energy import layer_energies, prediction_errors
 from pcalm.models.base import LayeredModel
 
 Tensor = torch.Tensor
 
 
 def summed_objective(model: LayeredModel, x: Tensor, y: Tensor, z: list[Tensor], rho: float) -> Tensor:
-    """B * L_rho at lam = 0: sum over samples of 1/2 ||eps_L||^2 + rho/2 sum_l ||eps_l||^2."""
-    below = [x, *z]
-    total = 0.5 * ((y - model.predict(model.depth, below[-1])) ** 2).sum()
-    for l, z_l in enumerate(z, start=1):
-        total = total + 0.5 * rho * ((z_l - model.predict(l, below[l - 1])) ** 2).sum()
-    return total
+    """B * L_rho at lam = 0 (:mod:`pcalm.energy`): the sum over samples, whose Hessian in z is
+    block-diagonal with the per-sample Hessians as blocks."""
+    eps = prediction_errors(model, x, y, z)
+    return x.shape[0] * layer_energies(eps, [torch.zeros_like(a) for a in z], rho).sum()
 
 
 def activity_lambda_max(model: LayeredModel, x: Tensor, y: Tensor, rho: float = 1.0, rtol: float = 1e-6, seed: int = 0) -> float:

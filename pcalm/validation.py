@@ -9,7 +9,7 @@ from pcalm.models.base import LayeredModel
 
 def check_inputs(model: LayeredModel, x: torch.Tensor, y: torch.Tensor) -> None:
     """Raise ValueError naming the problem unless x is (B, n_0), y is (B, n_L), both floating
-    tensors of the model's dtype on the model's device, with B >= 1."""
+    tensors of the model's dtype on the model's device, finite, with B >= 1."""
     if not isinstance(model, LayeredModel):
         raise ValueError(f"model: expected a pcalm model (MLP, ResidualMLP), got {type(model).__name__}")
     for name, t, width in (("x", x, model.widths[0]), ("y", y, model.widths[-1])):
@@ -21,6 +21,8 @@ def check_inputs(model: LayeredModel, x: torch.Tensor, y: torch.Tensor) -> None:
             raise ValueError(f"{name}: dtype {t.dtype} does not match the model's {model.dtype}")
         if t.device != model.device:
             raise ValueError(f"{name}: device {t.device} does not match the model's {model.device}")
+        if t.numel() and not bool(torch.isfinite(t).all()):
+            raise ValueError(f"{name}: contains NaN or infinite values")
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"x, y: batch sizes differ ({x.shape[0]} vs {y.shape[0]})")
     if x.shape[0] < 1:

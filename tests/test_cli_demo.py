@@ -12,3 +12,8 @@ def test_demo_writes_cosines(tmp_path, capsys):
     assert -1.0 <= report["pc"]["cosine_to_bp"] <= 1.0
     assert report["pc-alm"]["cosine_to_bp"] > report["pc"]["cosine_to_bp"]
     assert "cosine to BP" in capsys.readouterr().out
+
+
+def test_bad_arguments_exit_2_with_the_message(tmp_path, capsys):
+    assert main(["demo", "--depth", "1", "--out", str(tmp_path)]) == 2
+    assert "pcalm demo: depth: must be an integer >= 2" in capsys.readouterr().err

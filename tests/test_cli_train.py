@@ -26,7 +26,7 @@ def test_train_writes_only_into_out(tmp_path):
 
 def test_missing_mnist_is_a_clear_message_not_a_traceback(tmp_path):
     run = _pcalm(tmp_path, "train", "--dataset", "mnist", "--data-dir", str(tmp_path / "data"), "--out", "run")
-    assert run.returncode == 1
+    assert run.returncode == 2
     assert "Traceback" not in run.stderr
     assert str(tmp_path / "data" / "MNIST" / "raw") in run.stderr and "pcalm[vision]" in run.stderr
     assert not (tmp_path / "run").exists()
@@ -34,7 +34,7 @@ def test_missing_mnist_is_a_clear_message_not_a_traceback(tmp_path):
 
 def test_bad_settings_are_a_clear_message(tmp_path):
     run = _pcalm(tmp_path, "train", "--width", "0", "--out", "run")
-    assert run.returncode == 1 and "width: must be an integer >= 1" in run.stderr and "Traceback" not in run.stderr
+    assert run.returncode == 2 and "width: must be an integer >= 1" in run.stderr and "Traceback" not in run.stderr
 
 
 def test_nan_diverging_eta_is_reported_as_diverged(tmp_path):
@@ -42,3 +42,10 @@ def test_nan_diverging_eta_is_reported_as_diverged(tmp_path):
     assert run.returncode == 3, run.stderr
     assert "diverged" in run.stderr and "Traceback" not in run.stderr
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["status"] == "diverged"
+
+
+def test_grid_with_missing_mnist_writes_nothing(tmp_path):
+    run = _pcalm(tmp_path, "grid", "--widths", "4", "--depths", "2", "--dataset", "mnist", "--data-dir", str(tmp_path / "data"), "--out", "grid")
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert str(tmp_path / "data" / "MNIST" / "raw") in run.stderr
+    assert not (tmp_path / "grid").exists()

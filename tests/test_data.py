@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from pcalm.data import DATASETS, DataNotFoundError, batch_order, load_dataset, load_digits
+from sklearn.datasets import load_digits
+
+from pcalm.data import DATASETS, DataNotFoundError, batch_order, load_dataset
 from pcalm.data.vision import NORMALISATION, read_idx
 
 
@@ -29,13 +31,8 @@ def test_digits_split_is_seeded_80_20_and_standardised_on_train():
     assert torch.allclose(mean, torch.zeros(64, dtype=torch.float64), atol=1e-12)
     assert torch.allclose(std[varying], torch.ones(int(varying.sum()), dtype=torch.float64), atol=1e-12)
     # Train and test rows together are the 1797 digits, each once.
-    x_all, _ = load_digits(torch.float64)
+    x_all = torch.from_numpy(load_digits().data)
     assert len(torch.unique(torch.cat([data.x_train, data.x_test]), dim=0)) == len(torch.unique(x_all, dim=0))
-
-
-def test_load_digits_keeps_its_whole_set_form():
-    x, y = load_digits()
-    assert x.shape == (1797, 64) and y.shape == (1797, 10) and x.dtype == torch.float32
 
 
 def test_mnist1d_is_generated_offline_and_leaves_global_rngs_alone():

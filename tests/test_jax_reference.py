@@ -18,7 +18,7 @@ import pytest
 import torch
 
 import pcalm
-from pcalm.inference import prediction_errors
+from pcalm.energy import prediction_errors
 
 TOLERANCE = dict(atol=2e-5, rtol=2e-5)
 ACTIVATIONS = ("linear", "tanh", "relu")

@@ -7,7 +7,7 @@ different order, so they agree to a few ulps times the depth (about 1e-15), far 
 import pytest
 import torch
 
-from pcalm.inference import activity_step, effective_errors, prediction_errors, weight_gradients
+from pcalm.energy import activity_step, effective_errors, prediction_errors, weight_gradients
 from tests.helpers import ACTIVATIONS, augmented_lagrangian, random_batch, random_model, relative_error
 
 TOLERANCE = 1e-12

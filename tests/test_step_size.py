@@ -4,8 +4,7 @@ import pytest
 import torch
 
 import pcalm
-from pcalm.step_size import summed_objective
-from tests.helpers import ACTIVATIONS, random_batch, random_model
+from tests.helpers import ACTIVATIONS, augmented_lagrangian, random_batch, random_model
 
 
 def dense_lambda_max(model, x, y, rho):
@@ -18,7 +17,8 @@ def dense_lambda_max(model, x, y, rho):
         sizes = [a.numel() for a in z0]
 
         def objective(v):
-            return summed_objective(model, xb, yb, [p.reshape(a.shape) for p, a in zip(v.split(sizes), z0)], rho)
+            z = [p.reshape(a.shape) for p, a in zip(v.split(sizes), z0)]
+            return augmented_lagrangian(model, xb, yb, z, [torch.zeros_like(a) for a in z], rho)  # B = 1: per sample
 
         hessian = torch.autograd.functional.hessian(objective, flat)
         best = max(best, float(torch.linalg.eigvalsh(hessian)[-1]))

@@ -62,6 +62,8 @@ def model():
         (torch.zeros(5, 3), torch.zeros(5, 2, dtype=torch.float64), r"^y: dtype torch.float64"),
         ([[0.0] * 3] * 5, torch.zeros(5, 2), r"^x: expected a torch.Tensor"),
         (torch.zeros(5, 3, device="meta"), torch.zeros(5, 2), r"^x: device meta"),
+        (torch.full((5, 3), float("nan")), torch.zeros(5, 2), r"^x: contains NaN or infinite values"),
+        (torch.zeros(5, 3), torch.full((5, 2), float("inf")), r"^y: contains NaN or infinite values"),
     ],
 )
 @pytest.mark.parametrize("algo", [pcalm.BP(), pcalm.PC(eta=0.1), pcalm.PCALM(eta=0.1)])

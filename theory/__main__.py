@@ -25,6 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the results as one JSON list")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
     args = parser.parse_args(argv)
+    if args.depth < 2:
+        parser.error("--depth must be >= 2: PC and PC-ALM coincide with BP without hidden layers")
     results = run_all(args.depth)
     payload = [r.to_json() for r in results]
     args.out.mkdir(parents=True, exist_ok=True)

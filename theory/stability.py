@@ -114,7 +114,7 @@ def scalar_flow_is_hurwitz(depth: int, dual_sign: int = 1) -> DerivationResult:
                "(shown) and the rest has non-negative coefficients." if cert and cert.bounds
                else "every coefficient is positive." if cert else "no positivity certificate found."),
             eq(f"\\Delta_{{{k}}}", d) if n_terms <= 40 else "", bounds))
-    ok = coeffs_u[0] == 1 and all(certified)
+    ok = J == block and coeffs_u[0] == 1 and all(certified)  # the flow is the claimed block form, and Hurwitz
     details.update({"hurwitz_minors_certified": str(certified), "squared_weights": str(squares)})
     if not ok:
         witness = _counterexample(dets, gens)

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from pcalm.algorithms import BP, PC, PCALM
-from pcalm.data import load_digits
+from pcalm.data import load_dataset
 from pcalm.inference import infer
 from pcalm.metrics import gradient_cosine, layer_cosines
 from pcalm.models import ResidualMLP
@@ -29,7 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Cosine of PC's and PC-ALM's weight gradients (T = 2L, eta = 1/lambda_max) to BP's."""
-    x, y = load_digits(torch.float64)
+    data = load_dataset("digits")  # the training split, standardised with its own statistics
+    x, y = data.x_train, data.y_train
     rows = torch.randperm(len(x), generator=torch.Generator().manual_seed(args.seed))[: args.batch_size]
     x, y = x[rows], y[rows]
     model = ResidualMLP(x.shape[1], args.width, args.depth, y.shape[1], args.activation, seed=args.seed, dtype=torch.float64)

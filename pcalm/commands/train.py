@@ -14,7 +14,7 @@ import torch
 from pcalm.data import DATASETS, DataNotFoundError
 from pcalm.training import ALGOS, DTYPES, TrainConfig, train
 
-EXIT_ERROR, EXIT_DIVERGED = 1, 3
+EXIT_ERROR, EXIT_DIVERGED = 2, 3  # 2: bad input or missing data, as argparse and `pcalm` itself use
 
 
 def eta_value(text: str) -> float | str:

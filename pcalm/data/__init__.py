@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pcalm.data.dataset import DataNotFoundError, Dataset, batch_order
-from pcalm.data.digits import digits_dataset, load_digits
+from pcalm.data.digits import digits_dataset
 from pcalm.data.mnist1d import mnist1d_dataset
 from pcalm.data.teacher import teacher_dataset
 from pcalm.data.vision import vision_dataset
@@ -39,4 +39,4 @@ def load_dataset(name: str, data_dir: str | Path | None = None, download: bool =
     raise ValueError(f"dataset: unknown name {name!r}; choose one of {list(DATASETS)}")
 
 
-__all__ = ["DATASETS", "DataNotFoundError", "Dataset", "batch_order", "load_dataset", "load_digits"]
+__all__ = ["DATASETS", "DataNotFoundError", "Dataset", "batch_order", "load_dataset"]

@@ -33,7 +33,8 @@ FILES = {
 
 def read_idx(path: Path) -> np.ndarray:
     """Parse an IDX file of unsigned bytes (optionally gzipped) into an array of its shape."""
-    raw = (gzip.open if path.suffix == ".gz" else open)(path, "rb").read()
+    with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as handle:
+        raw = handle.read()
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise ValueError(f"{path}: not an IDX file of unsigned bytes (bad magic number)")
     ndim = raw[3]

@@ -49,4 +49,4 @@ def test_pc_as_the_method_fails_c1_c4_c5(quick, out):
 
 def test_unknown_claim_is_a_clear_error(capsys, tmp_path):
     assert main(["check", "--only", "C9", "--out", str(tmp_path)]) == 2
-    assert "unknown claim 'C9'" in capsys.readouterr().out
+    assert "pcalm check: only: unknown claim 'C9'" in capsys.readouterr().err

@@ -32,3 +32,12 @@ def test_results_json_and_report(tmp_path):
     assert "torch" in data["environment"]
     text = report.read_text()
     assert "| C9 | **holds** |" in text and "![f.png](figures/f.png)" in text
+
+
+def test_worst_keeps_nan_so_a_nan_measurement_fails():
+    from paper_checks.measures import worst
+
+    assert max([1e-14, float("nan")]) == 1e-14  # why worst() exists
+    measured = worst([1e-14, float("nan")])
+    assert measured != measured
+    assert not Criterion("error", measured, "<=", 1e-9, "r").passed
