@@ -4,7 +4,9 @@
 eigenvalue has negative real part, for every rho > 0 (checked for rho in RHOS over random
 plain and residual linear nets). (b) The discrete schedule under the project's step-size
 rule (eta = ETA_FACTOR / lambda_max(H), alpha = 1) has spectral radius below 1 on every net.
-(c) The PyTorch engine, run on a few of those nets (CURVE_NETS), converges to the exact equilibrium at the
+(c) The largest stable eta computed from the spectrum predicts the engine: on the CURVE_NETS
+it converges at 0.9 x that bound and blows up at 1.1 x. (d) The PyTorch engine, run on those
+nets, converges to the exact equilibrium at the
 predicted rate (curves plotted against rho(M)^t).
 """
 
@@ -32,6 +34,7 @@ CURVE_NETS = {"quick": ("plain #0", "residual L=8"), "full": ("plain #0", "resid
 EIGENVALUE_CEILING = -1e-9
 DISTANCE_TARGET = 1e-8
 MAX_CURVE_STEPS = 20000
+BELOW, ABOVE = 0.9, 1.1  # multiples of the computed largest stable eta tried on the engine
 
 
 def test_nets(ctx: CheckContext) -> list[tuple[str, list[np.ndarray]]]:
@@ -64,6 +67,20 @@ def engine_distance_curve(weights: list[np.ndarray], ctx: CheckContext, eta: flo
     return np.array(distances)
 
 
+def bound_prediction(weights: list[np.ndarray], ctx: CheckContext, alpha: float) -> dict[str, float]:
+    """The largest stable eta computed from the spectrum (numerics.largest_stable_eta), and the
+    engine's distance to the equilibrium at BELOW and ABOVE times it: final / initial."""
+    bound = numerics.largest_stable_eta(weights, alpha)
+    result = {"largest_stable_eta": bound}
+    for key, factor, target in (("below", BELOW, 1e-4), ("above", ABOVE, 1e12)):
+        radius = numerics.schedule_spectral_radius(weights, factor * bound, alpha)
+        steps = int(min(MAX_CURVE_STEPS, math.ceil(abs(math.log(target) / math.log(radius)))))
+        curve = engine_distance_curve(weights, ctx, factor * bound, steps)
+        result[key] = float(curve[-1] / curve[0])
+        result[f"radius_{key}"] = radius
+    return result
+
+
 def check(ctx: CheckContext) -> Verdict:
     """Flow eigenvalues, schedule spectral radii under the step rule, engine convergence; judge C2."""
     start = time.perf_counter()
@@ -87,14 +104,17 @@ def check(ctx: CheckContext) -> Verdict:
         lines.append(Line(np.arange(len(curve)).tolist(), np.maximum(predicted, 1e-16).tolist(), label=f"{name}: rho(M)^t = {radius:.4f}^t", style="--"))
     figure = plot_lines(lines, ctx.figure("c2_convergence.png"), title="C2: engine vs predicted rate (eta = 1/lambda_max)", xlabel="activity step t", ylabel="relative distance of (z, lam)", logy=True)
     worst_distance = worst(c["final_distance"] for c in curves.values())
+    bounds = {name: bound_prediction(weights, ctx, alpha) for name, weights in nets if name in CURVE_NETS[ctx.tier]}
     criteria = [
         Criterion("max Re(eigenvalue) of the flow Jacobian over nets and rho", max_real, "<=", EIGENVALUE_CEILING, "negative for every rho > 0; LAPACK's eigenvalue error here is ~1e-13, so anything above -1e-9 is not distinguishable from 0"),
         Criterion("max spectral radius of the schedule under eta = 1/lambda_max", worst(radii.values()), "<", 1.0, "below 1 means the discrete schedule converges from any start"),
         Criterion("max final relative distance of the engine to the exact equilibrium", worst_distance, "<=", DISTANCE_TARGET, "runs are long enough for rho(M)^t to fall to 1e-10, so a converging engine ends below 1e-8"),
+        Criterion(f"engine distance shrink factor at {BELOW} x the computed largest stable eta (worst net)", worst(b["below"] for b in bounds.values()), "<=", 1e-2, "below the bound rho(M) < 1: the run lasts until rho(M)^t = 1e-4, so the distance must fall by far more than 100x"),
+        Criterion(f"engine distance growth factor at {ABOVE} x the computed largest stable eta (least growing net)", -worst(-b["above"] for b in bounds.values()), ">=", 1e2, "above the bound rho(M) > 1: the run lasts until rho(M)^t = 1e12 (or overflows: inf); the start may hold little of the unstable mode, so growth of 100x is asked, not 1e12"),
     ]
     evidence = {
         "nets": len(nets), "rhos": list(RHOS), "alpha": alpha, "eta_rule": f"{ETA_FACTOR} / lambda_max(H)",
         "max_real_part": max_real, "worst_net": worst_name, "spectral_radii": {k: radii[k] for k in list(radii)[:5] + [worst_name]},
-        "engine_curves": curves,
+        "engine_curves": curves, "stable_eta_bounds": bounds,
     }
     return Verdict("C2", "Convergence in linear nets: stable flow, contracting schedule", criteria, evidence, [str(figure)], time.perf_counter() - start)
