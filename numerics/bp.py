@@ -9,12 +9,13 @@ import numpy as np
 
 from numerics.activations import activation
 from numerics.energy import feedforward
+from numerics.serialise import JSONResult
 
 Array = np.ndarray
 
 
 @dataclass
-class BPResult:
+class BPResult(JSONResult):
     """BP's loss, weight gradients and backward signals.
 
     ``backward_signals[l-1] = -B dl/dz_l`` for hidden l = 1..L-1 (``z_l`` the pre-activation

@@ -13,13 +13,14 @@ from numerics.energy import lagrangian, weight_grads
 from numerics.kkt import saddle_residual, split_state
 from numerics.layout import hidden_sizes, unstack
 from numerics.linear import activity_hessian, kkt_matrix
+from numerics.serialise import JSONResult
 
 Array = np.ndarray
 METHODS = ("pc-alm", "pc")
 
 
 @dataclass
-class InferenceState:
+class InferenceState(JSONResult):
     """Hidden activities, multipliers (zeros for PC), batch-mean weight gradients
     ``dL_rho/dW_l`` at ``(z, lam)`` and the batch-mean energy ``L_rho(z, lam)`` there."""
 

@@ -20,12 +20,13 @@ from numerics.kkt import join_state, saddle_residual, split_state
 from numerics.energy import feedforward
 from numerics.layout import hidden_sizes
 from numerics.linear import activity_hessian, constraint_matrix
+from numerics.serialise import JSONResult
 
 Array = np.ndarray
 
 
 @dataclass
-class FlowResult:
+class FlowResult(JSONResult):
     """State of the flow at ``t_final``; ``success`` and ``message`` come from ``solve_ivp``."""
 
     z: list[Array]

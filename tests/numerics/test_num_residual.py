@@ -71,3 +71,19 @@ def test_equilibrium_gradients_on_raw_weights_equal_the_residual_loss_gradient(
         np.testing.assert_allclose(g, f, rtol=0, atol=1e-6 * (1 + loss()))
     bp = residual_weight_grads(bp_gradients(eff, x, y).weight_grads, weights)
     assert rel_err(mapped, bp) <= 1e-9
+
+
+def test_results_serialise_to_json():
+    """ARCHITECTURE: results are plain dataclasses that serialise to JSON."""
+    import json
+
+    import numerics
+
+    rng = np.random.default_rng(0)
+    weights = [rng.standard_normal((3, 2)), rng.standard_normal((2, 3))]
+    x, y = rng.standard_normal((4, 2)), rng.standard_normal((4, 2))
+    state = numerics.linear_equilibrium(weights, x, y)
+    data = json.loads(json.dumps(state.to_dict()))
+    assert np.allclose(np.array(data["weight_grads"][0]), state.weight_grads[0], rtol=0, atol=0)
+    assert data["energy"] == state.energy
+    assert json.dumps(numerics.bp_gradients(weights, x, y).to_dict())
