@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from pcalm.activations import get_activation
 from pcalm.algorithms import BP, PC, PCALM, Algorithm
 from pcalm.data import DATASETS, Dataset, batch_order, load_dataset
-from pcalm.grads import apply_grads
+from pcalm.grads import train_step
 from pcalm.inference import NonFiniteActivityError, infer
 from pcalm.metrics import gradient_cosine
 from pcalm.models import ResidualMLP
@@ -260,9 +260,7 @@ def train(config: TrainConfig, out: str | Path | None = None, progress: bool = T
             for rows in batch_order(len(data.x_train), config.batch_size, config.seed, epoch):
                 stage = f"Adam step {result.steps_done + 1}"
                 rows = rows.to(config.device)
-                step = infer(model, data.x_train[rows], data.y_train[rows], algo)
-                apply_grads(model, step)
-                optimizer.step()
+                step = train_step(model, optimizer, data.x_train[rows], data.y_train[rows], algo)
                 result.steps_done += 1
                 loss = float(step.energies[0])
                 running = loss if running is None else 0.95 * running + 0.05 * loss
