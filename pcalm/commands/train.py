@@ -1,6 +1,6 @@
 """``pcalm train``: train the paper's residual MLP with BP, PC or PC-ALM; write metrics.csv and summary.json.
 
-Exit status: 0 trained, 3 diverged (summary.json says where), 1 bad input or missing data.
+Exit status: 0 trained, 3 diverged (summary.json says where), 2 bad input or missing data.
 """
 
 from __future__ import annotations
