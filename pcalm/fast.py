@@ -48,7 +48,7 @@ from __future__ import annotations
 import torch
 
 from pcalm.algorithms import PCALM
-from pcalm.inference import InferenceResult, _raise_if_not_finite
+from pcalm.result import InferenceResult, raise_if_not_finite
 from pcalm.models.base import LayeredModel
 from pcalm.models.residual import ResidualMLP
 
@@ -182,7 +182,7 @@ def augmented_lagrangian(model: ResidualMLP, x: Tensor, y: Tensor, algo: PCALM, 
             state.record(hidden[step], out[step])
             state.effective_errors(dual and inner == k - 1)
     per_layer = state.layer_energies(hidden, out)
-    _raise_if_not_finite(per_layer, algo, label)
+    raise_if_not_finite(per_layer, algo, label)
     weight_grads = state.weight_gradients(x)
     return InferenceResult(
         weight_grads=weight_grads,

@@ -10,45 +10,20 @@ the dual step and the next activity step. The energy and the local rules it appl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
 import torch
 
+from pcalm import fast as fast_path
 from pcalm.algorithms import BP, PC, PCALM, Algorithm
 from pcalm.energy import activity_step, dual_step, effective_errors, layer_energies, prediction_errors, weight_gradients
 from pcalm.models.base import LayeredModel
+from pcalm.result import InferenceResult, NonFiniteActivityError, raise_if_not_finite
 from pcalm.step_size import resolve_eta
 from pcalm.validation import check_inputs
 
 Tensor = torch.Tensor
 Observer = Callable[[int, list[Tensor], list[Tensor], list[Tensor]], None]
-
-
-class NonFiniteActivityError(FloatingPointError):
-    """Raised when a PC / PC-ALM run diverges: some layer's activities, errors or energy
-    term stop being finite (or BP's loss does)."""
-
-
-@dataclass
-class InferenceResult:
-    """What one inference produces.
-
-    weight_grads / bias_grads: per layer, aligned with ``model.weights()`` / ``model.biases()``,
-    gradients of the batch-mean objective (the sign and scale autograd puts in ``.grad``).
-    z: final hidden activities [z_1..z_{L-1}]. lam: multipliers used for the weight gradient
-    (PC: zeros; BP: BP's backward signals -B dl/dz_l). energies: the objective after each
-    activity step, index 0 being the feedforward start (BP: the loss alone); layer_energies:
-    its per-layer terms, shape (len(energies), L). eta: the activity step used (None for BP).
-    """
-
-    weight_grads: list[Tensor]
-    bias_grads: list[Tensor | None]
-    z: list[Tensor]
-    lam: list[Tensor]
-    energies: Tensor
-    layer_energies: Tensor
-    eta: float | None
 
 
 def infer(
@@ -71,8 +46,6 @@ def infer(
         raise ValueError(f"algo: expected BP, PC or PCALM, got {type(algo).__name__}")
     label = algo.name
     schedule = algo.as_pcalm() if isinstance(algo, PC) else algo
-    from pcalm import fast as fast_path  # imports this module: a top-level import would be circular
-
     applies = fast_path.supports(model) and observer is None
     if fast and not applies:
         raise ValueError(f"fast: the fast path runs a ResidualMLP without an observer; got a {type(model).__name__}, observer={observer is not None}")
@@ -133,20 +106,6 @@ def _augmented_lagrangian(model: LayeredModel, x: Tensor, y: Tensor, algo: PCALM
             lam = dual_step(lam, eps, alpha)
             e = effective_errors(eps, lam, rho)
     per_layer = torch.stack(trace)
-    _raise_if_not_finite(per_layer, algo, label)
+    raise_if_not_finite(per_layer, algo, label)
     weight_grads, bias_grads = weight_gradients(model, x, z, e)
     return InferenceResult(weight_grads, bias_grads, z, lam, per_layer.sum(dim=1), per_layer, eta)
-
-
-def _raise_if_not_finite(per_layer: Tensor, algo: PCALM, label: str) -> None:
-    """Stop with the first activity step and layer whose energy term (hence its activities or
-    errors) stopped being finite."""
-    finite = torch.isfinite(per_layer)
-    if bool(finite.all()):
-        return
-    step, layer = (int(i) for i in (~finite).nonzero()[0])
-    raise NonFiniteActivityError(
-        f"{label}: diverged at activity step {step}: the energy of layer {layer + 1} is no longer finite "
-        f"(its activities or errors overflowed; eta={algo.eta}, alpha={algo.alpha}, rho={algo.rho}); "
-        "the step size is probably too large"
-    )
