@@ -15,8 +15,9 @@ import numpy as np
 from scipy.stats import spearmanr
 
 import numerics
-from paper_checks.measures import cosine, relative_error, worst
+from paper_checks.measures import relative_error, worst
 from paper_checks.verdict import CheckContext, Criterion, Verdict
+from pcalm.metrics import gradient_cosine
 from pcalm.plotting import Line, plot_lines
 
 DEPTHS = {"quick": (1, 2, 3, 4, 6, 8), "full": (1, 2, 3, 4, 6, 8, 12, 16)}
@@ -36,7 +37,7 @@ def measure(depth: int, seed: int) -> dict[str, float]:
     pc = numerics.linear_equilibrium(weights, x, y, method="pc").weight_grads
     alm = numerics.linear_equilibrium(weights, x, y, method="pc-alm").weight_grads
     grad_f = numerics.complex_step_gradient(lambda ws: numerics.pc_free_energy(ws, x, y), weights)
-    return {"pc_cosine": cosine(pc, bp), "pcalm_cosine": cosine(alm, bp), "pc_vs_grad_f": relative_error(pc, grad_f)}
+    return {"pc_cosine": gradient_cosine(pc, bp), "pcalm_cosine": gradient_cosine(alm, bp), "pc_vs_grad_f": relative_error(pc, grad_f)}
 
 
 def check(ctx: CheckContext) -> Verdict:

@@ -1,4 +1,5 @@
-"""Comparisons of per-layer gradient lists (NumPy) and a NaN-keeping worst case for verdicts."""
+"""Relative error of per-layer gradient lists (NumPy) and a NaN-keeping worst case for verdicts
+(cosines: :func:`pcalm.metrics.gradient_cosine`, which takes arrays too)."""
 
 from __future__ import annotations
 
@@ -15,12 +16,6 @@ def relative_error(actual: Sequence, expected: Sequence) -> float:
     """||a - b|| / ||b|| over all layers concatenated."""
     a, b = _flat(actual), _flat(expected)
     return float(np.linalg.norm(a - b) / np.linalg.norm(b))
-
-
-def cosine(a: Sequence, b: Sequence) -> float:
-    """cos(a, b) of all layers concatenated."""
-    u, v = _flat(a), _flat(b)
-    return float(u @ v / (np.linalg.norm(u) * np.linalg.norm(v)))
 
 
 def worst(values: Iterable[float]) -> float:
