@@ -6,6 +6,8 @@ import argparse
 import importlib
 import sys
 
+from pcalm.data.dataset import DataNotFoundError
+
 COMMAND_MODULES = (
     "pcalm.commands.demo",
     "pcalm.commands.train",
@@ -24,12 +26,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``pcalm`` console script; returns the exit status (2 for bad input:
-    the library raises ValueError naming the bad field, printed here without a traceback)."""
+    """Entry point of the ``pcalm`` console script; returns the exit status (2 for bad input or
+    missing data: the library raises ValueError naming the bad field, or DataNotFoundError naming
+    the missing path; the message is printed here without a traceback)."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except ValueError as error:
+    except (ValueError, DataNotFoundError) as error:
         print(f"pcalm {args.command}: {error}", file=sys.stderr)
         return 2
 

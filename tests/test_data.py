@@ -2,6 +2,7 @@
 
 import gzip
 import random
+import sys
 
 import numpy as np
 import pytest
@@ -129,3 +130,9 @@ def test_read_idx_refuses_a_file_that_is_not_idx(tmp_path):
     truncated.write_bytes(bytes([0, 0, 8, 1]) + (10).to_bytes(4, "big") + bytes(3))
     with pytest.raises(ValueError, match="holds 3 values"):
         read_idx(truncated)
+
+
+def test_missing_mnist1d_package_says_how_to_get_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "mnist1d.data", None)  # makes `from mnist1d.data import ...` fail
+    with pytest.raises(DataNotFoundError, match=r"needs the mnist1d package: pip install mnist1d"):
+        load_dataset("mnist1d")

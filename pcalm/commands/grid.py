@@ -1,16 +1,14 @@
 """``pcalm grid``: the width x depth x activation x algorithm x seed grid, resumable, with heatmaps.
 
-Exit status: 0 when every cell has a row (diverged cells included), 1 on bad input or missing data.
+Exit status: 0 when every cell has a row (diverged cells included), 2 on bad input or missing data.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from pcalm.commands.train import EXIT_ERROR, add_shared_options, shared_settings
-from pcalm.data import DataNotFoundError
+from pcalm.commands.train import add_shared_options, shared_settings
 from pcalm.grid import GridSpec, run_grid
 from pcalm.training import ALGOS, TrainConfig
 
@@ -29,15 +27,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the missing cells; print how many ran, were skipped and diverged."""
-    try:
-        spec = GridSpec(
-            widths=tuple(args.widths), depths=tuple(args.depths), activations=tuple(args.activations),
-            algos=tuple(args.algos), seeds=tuple(args.seeds), base=TrainConfig(**shared_settings(args)),
-        )
-        result = run_grid(spec, args.out, progress=not args.quiet)
-    except (DataNotFoundError, ValueError, ImportError) as error:
-        print(f"pcalm grid: error: {error}", file=sys.stderr)
-        return EXIT_ERROR
+    spec = GridSpec(
+        widths=tuple(args.widths), depths=tuple(args.depths), activations=tuple(args.activations),
+        algos=tuple(args.algos), seeds=tuple(args.seeds), base=TrainConfig(**shared_settings(args)),
+    )
+    result = run_grid(spec, args.out, progress=not args.quiet)  # bad input, missing data: exit 2 (pcalm.cli)
     diverged = sum(cell.status == "diverged" for cell in result.cells)
     print(f"grid: ran {result.ran} cells, skipped {result.skipped} already done; {len(result.cells)} rows, {diverged} diverged")
     print(f"wrote {args.out / 'cells.csv'}, {args.out / 'grid_summary.csv'} and {len(result.figures)} heatmaps")

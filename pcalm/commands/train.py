@@ -11,10 +11,10 @@ from pathlib import Path
 
 import torch
 
-from pcalm.data import DATASETS, DataNotFoundError
+from pcalm.data import DATASETS
 from pcalm.training import ALGOS, DTYPES, TrainConfig, train
 
-EXIT_ERROR, EXIT_DIVERGED = 2, 3  # 2: bad input or missing data, as argparse and `pcalm` itself use
+EXIT_DIVERGED = 3
 
 
 def eta_value(text: str) -> float | str:
@@ -73,12 +73,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Train one run; print its final metrics."""
-    try:
-        config = TrainConfig(algo=args.algo, width=args.width, depth=args.depth, activation=args.activation, seed=args.seed, **shared_settings(args))
-        result = train(config, args.out, progress=not args.quiet)
-    except (DataNotFoundError, ValueError, ImportError) as error:
-        print(f"pcalm train: error: {error}", file=sys.stderr)
-        return EXIT_ERROR
+    config = TrainConfig(algo=args.algo, width=args.width, depth=args.depth, activation=args.activation, seed=args.seed, **shared_settings(args))
+    result = train(config, args.out, progress=not args.quiet)  # bad input, missing data: exit 2 (pcalm.cli)
     eta = "" if result.eta is None else f" eta={result.eta:.4g}"
     print(f"{config.algo} N={config.width} L={config.depth} {config.activation} on {config.dataset}:{eta} {result.steps_done} steps in {result.wall_time_s:.1f} s")
     if result.final is not None:

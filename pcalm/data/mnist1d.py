@@ -13,7 +13,7 @@ import random
 import numpy as np
 import torch
 
-from pcalm.data.dataset import Dataset, one_hot
+from pcalm.data.dataset import DataNotFoundError, Dataset, one_hot
 
 
 def mnist1d_dataset() -> Dataset:
@@ -22,7 +22,7 @@ def mnist1d_dataset() -> Dataset:
     try:
         from mnist1d.data import get_dataset_args, make_dataset
     except ImportError as error:
-        raise ImportError("dataset 'mnist1d' needs the mnist1d package: pip install mnist1d") from error
+        raise DataNotFoundError("dataset 'mnist1d' needs the mnist1d package: pip install mnist1d") from error
     numpy_state, python_state = np.random.get_state(), random.getstate()
     try:
         data = make_dataset(get_dataset_args())
