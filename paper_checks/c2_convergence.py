@@ -37,7 +37,7 @@ MAX_CURVE_STEPS = 20000
 BELOW, ABOVE = 0.9, 1.1  # multiples of the computed largest stable eta tried on the engine
 
 
-def test_nets(ctx: CheckContext) -> list[tuple[str, list[np.ndarray]]]:
+def check_nets(ctx: CheckContext) -> list[tuple[str, list[np.ndarray]]]:
     """The nets of the check: random plain linear nets and linear residual MLPs (effective weights)."""
     nets = [(f"plain #{i}", w) for i, w in enumerate(random_linear_nets(COUNTS[ctx.tier], seed=ctx.seed))]
     for depth in RESIDUAL_DEPTHS[ctx.tier]:
@@ -86,7 +86,7 @@ def check(ctx: CheckContext) -> Verdict:
     start = time.perf_counter()
     alpha = 0.0 if ctx.method == "pc" else 1.0
     flow_method = "pc" if ctx.method == "pc" else "pc-alm"
-    nets = test_nets(ctx)
+    nets = check_nets(ctx)
     max_real = worst(float(np.max(numerics.flow_eigenvalues(w, rho, method=flow_method).real)) for _, w in nets for rho in RHOS)
     radii = {name: numerics.schedule_spectral_radius(w, ETA_FACTOR * numerics.paper_eta(w), alpha) for name, w in nets}
     worst_name = max(radii, key=radii.get)
