@@ -12,8 +12,11 @@ Useful FLOPs of a PC / PC-ALM step (multiply-adds counted as 2):
     = 2 F + 2 T k F',   F = sum_{l=1..L} 2 B n_l n_{l-1},   F' = sum_{l=2..L} 2 B n_l n_{l-1}
 
 (x is clamped, so layer 1's prediction is fixed and its vector-Jacobian product is never needed).
-The reference speed is one ``torch.bmm`` of the stacked hidden blocks, (L-2, B, N) x (L-2, N, N),
-the largest matmul a step contains. Timings interleave the algorithms round by round, so a
+The reference speed is the sustained rate of ``torch.bmm`` on the stacked hidden blocks,
+(L-2, B, N) x (L-2, N, N) with both operands contiguous (the faster layout), the largest matmul
+a step contains: 2 T calls back to back, as many as a PC-ALM step makes, timed together and
+divided (one cold call alone would also time the threads waking up and the operands coming in
+from memory, and flatter the ratio). Timings interleave the algorithms round by round, so a
 burst of load on a shared machine touches all of them alike; each figure is the median of
 ``repeats`` runs after ``warmup`` runs.
 """
@@ -31,6 +34,7 @@ from typing import Callable
 import torch
 from torch.profiler import ProfilerActivity, profile
 
+from pcalm import fused
 from pcalm.algorithms import BP, PC, PCALM
 from pcalm.inference import infer
 from pcalm.models.residual import ResidualMLP
@@ -51,7 +55,7 @@ class ShapeResult:
     bp_ms: float
     pc_ms: float
     pcalm_ms: float
-    bmm_ms: float
+    bmm_ms: float  # per call, from 2 T calls back to back
     pcalm_over_bp: float
     pcalm_over_pc: float
     useful_gflop: float
@@ -115,15 +119,17 @@ def bench_shape(depth: int, width: int, batch: int, device: torch.device, warmup
     steps = 2 * depth
     left = torch.randn(depth - 2, batch, width, generator=generator).to(device)
     product = torch.empty_like(left)
-    blocks = model.w_hidden.detach()
+    blocks = model.w_hidden.detach().transpose(1, 2).contiguous()
+    calls = 2 * steps
     runs: dict[str, Callable[[], object]] = {
         "bp": lambda: infer(model, x, y, BP()),
         "pc": lambda: infer(model, x, y, PC(eta=ETA, steps=steps), fast=True),
         "pcalm": lambda: infer(model, x, y, PCALM(eta=ETA, steps=steps), fast=True),
-        "bmm": lambda: torch.bmm(left, blocks.transpose(1, 2), out=product),
+        "bmm": lambda: [torch.bmm(left, blocks, out=product) for _ in range(calls)],
     }
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
     ms = time_interleaved(runs, sync, warmup, repeats)
+    ms["bmm"] /= calls
     flops = useful_flops(depth, width, batch, steps)
     pcalm_gflops = flops / ms["pcalm"] / 1e6
     bmm_gflops = 2.0 * (depth - 2) * batch * width * width / ms["bmm"] / 1e6
@@ -157,6 +163,7 @@ def machine(device: torch.device) -> dict[str, object]:
         "threads": torch.get_num_threads(),
         "cpus": os.cpu_count(),
         "load_average_1min": os.getloadavg()[0],
+        "fused_kernels": fused.kernels(device) is not None,
     }
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)

@@ -11,9 +11,9 @@ Stacked state (index i holds hidden layer l = i + 1; N the width, B the batch):
 
     P    (L, B, N)    [mu_1; z_1; ...; z_{L-1}]  (mu_1 = s_in x W_1^T is fixed: x is clamped),
                       so that Z = P[1:] and ``P[1:] - P[:-1]`` is [z_1 - mu_1; z_2 - z_1; ...]
-    A, D (L-1, B, N)  phi(z_l), phi'(z_l)          (linear: A is Z itself, no D)
+    A, D (L-1, B, N)  phi(z_l), phi'(z_l)          (linear: A is Z itself, no D; fused: no D)
     Eps  (L-1, B, N)  eps_l = z_l - mu_l(z_{l-1});  eps_out (B, n_L) = y - mu_L(z_{L-1})
-    LEps (2, L-1, B, N) = [lam; Eps]  (PC: no lam)
+    LEps (2, L-1, B, N) = [lam; Eps]  (PC: no lam; fused: lam alone, eps never stored)
     E    (L-1, B, N)  e_l = lam_l + rho eps_l      (PC: E is Eps)
     V    (L-1, B, N)  the backward branch of layer l+1: e_{l+1} W_{l+1}, scaled to s_h
 
@@ -29,25 +29,36 @@ next activity step use (one pass per step, as in the reference loop), is
 
     A = phi(Z);  D = phi'(Z)                                           (reads layer l)
     Eps = P[1:] - P[:-1];  Eps[1:] -= s_h A[:-1] @ W_hidden^T           (reads layers l-1, l)
+                      (W_hidden^T: a contiguous copy made once per run, the faster bmm operand)
     eps_out = y - s_out A[-1] @ W_L^T
 
 Every slice shifts by at most one layer: layer l's update reads layers l-1, l, l+1 only.
-Then E = lam + rho Eps, one elementwise op; where a dual step lam <- lam + alpha eps follows,
-it is folded in as E = lam + (rho + alpha) Eps; lam += alpha Eps, so PC-ALM costs PC's step plus
-these two vector updates (PC keeps no lam and E is Eps itself).
+Then E = lam + rho Eps; where a dual step lam <- lam + alpha eps follows, it is folded in as
+E = lam + (rho + alpha) Eps; lam += alpha Eps, so PC-ALM costs PC's step plus this vector update
+(PC keeps no lam and E is Eps itself).
 
-Energies: each step stores per-layer reductions, not the L_rho terms themselves: one batched
-dot product per step gives <eps_l, lam_l> and <eps_l, eps_l> for all hidden layers at once
-(PC: <eps_l, eps_l> alone), and the terms <lam, eps> + rho/2 |eps|^2 are formed from the
-(steps+1, L) table after the loop. The check for non-finite values runs once, on that table,
-as in the reference loop.
+The elementwise work above runs either as the eager in-place ops written here, or, on the CPU
+where :mod:`pcalm.fused` has built them, as two fused kernels: ``activity_step`` (the Z update,
+phi' taken from Z or from A = tanh(Z), and relu's A at the new Z: no D buffer) and
+``errors_step`` (Eps from P and the matmul's predictions, the energy sums, E and the dual step:
+no Eps buffer), each one pass over the state. The matmuls are the same torch calls either way.
+
+Energies: each step stores per-layer sums, not the L_rho terms themselves: <eps_l, lam_l> and
+<eps_l, eps_l> for all hidden layers at once (PC: <eps_l, eps_l> alone; one batched dot product
+on the eager path, float64 sums in ``errors_step``), and the terms <lam, eps> + rho/2 |eps|^2
+are formed from the (steps+1, L) table after the loop. The check for non-finite values runs
+once, on that table, as in the reference loop.
 """
 
 from __future__ import annotations
 
+from types import ModuleType
+
 import torch
 
 from pcalm.algorithms import PCALM
+from pcalm.fused import ACTIVATIONS
+from pcalm.fused import kernels as fused_kernels
 from pcalm.result import InferenceResult, raise_if_not_finite
 from pcalm.models.base import LayeredModel
 from pcalm.models.residual import ResidualMLP
@@ -61,43 +72,55 @@ def supports(model: LayeredModel) -> bool:
 
 
 class _StackedState:
-    """Preallocated buffers of one run and the stacked operations of the schedule on them."""
+    """Preallocated buffers of one run and the stacked operations of the schedule on them.
 
-    def __init__(self, model: ResidualMLP, x: Tensor, y: Tensor, algo: PCALM) -> None:
+    With ``kernels`` (the fused CPU kernels of :mod:`pcalm.fused`) the elementwise work of a
+    step is two passes; without, it is the eager in-place ops below. Same schedule either way."""
+
+    def __init__(self, model: ResidualMLP, x: Tensor, y: Tensor, algo: PCALM, kernels: ModuleType | None) -> None:
         depth, batch, width = model.depth, x.shape[0], model.width
-        self.model, self.y, self.batch = model, y, batch
+        self.model, self.y, self.batch, self.kernels = model, y, batch, kernels
         self.activation = model.activation.name
         self.eta, self.alpha, self.rho = float(algo.eta), float(algo.alpha), float(algo.rho)
         self.w_hidden = model.w_hidden.detach()
+        # W_l^T stored contiguously once per run: a bmm against it is faster than against a transposed view.
+        self.w_hidden_t = self.w_hidden.transpose(1, 2).contiguous()
         self.w_out = model.w_out.detach()
         self.has_lam = not (self.alpha == 0.0 and self.rho == 1.0)
+        eager = kernels is None
         new = x.new_empty
         # The feedforward start, from the model's own per-layer predictions: every hidden eps is 0.
         activities = model.feedforward(x)
         self.P = torch.stack([activities[0], *activities[:-1]])
         self.Z = self.P[1:]
         self.A = self.Z if self.activation == "linear" else new(depth - 1, batch, width)
-        self.D = None if self.activation == "linear" else new(depth - 1, batch, width)
+        self.D = new(depth - 1, batch, width) if eager and self.activation != "linear" else None
         self.one = x.new_ones(())
         self.V = new(depth - 1, batch, width)
         self.eps_out = y - activities[-1]
-        if self.has_lam:
+        if not self.has_lam:
+            self.lam = None
+            self.E = self.Eps = torch.zeros_like(self.Z)
+        elif eager:
             self.LEps = torch.zeros(2, depth - 1, batch, width, dtype=x.dtype, device=x.device)
             self.lam, self.Eps = self.LEps[0], self.LEps[1]
             self.E = torch.zeros_like(self.Z)
         else:
-            self.lam, self.Eps = torch.zeros_like(self.Z), torch.zeros_like(self.Z)
-            self.E = self.Eps
-        self._activate()
+            self.lam, self.E = torch.zeros_like(self.Z), torch.zeros_like(self.Z)
+        if self.activation != "linear":
+            self._activate()
 
     def _activate(self) -> None:
-        """A = phi(Z), D = phi'(Z) (relu: the mask z > 0, as sign(relu(z)); tanh: 1 - tanh(z)^2), in place."""
+        """A = phi(Z), and on the eager path D = phi'(Z) (relu: the mask z > 0, as sign(relu(z));
+        tanh: 1 - tanh(z)^2), in place."""
         if self.activation == "relu":
             torch.clamp_min(self.Z, 0.0, out=self.A)
-            torch.sign(self.A, out=self.D)
+            if self.D is not None:
+                torch.sign(self.A, out=self.D)
         elif self.activation == "tanh":
             torch.tanh(self.Z, out=self.A)
-            torch.addcmul(self.one, self.A, self.A, value=-1.0, out=self.D)
+            if self.D is not None:
+                torch.addcmul(self.one, self.A, self.A, value=-1.0, out=self.D)
 
     def activity_step(self) -> None:
         """z_l <- z_l - eta (e_l - e_{l+1} J_{l+1}) on all hidden layers at once (DESIGN section 3)."""
@@ -106,47 +129,56 @@ class _StackedState:
         above = E[1:]  # e_{l+1} for l = 1..L-2
         torch.bmm(above, self.w_hidden, out=V[:-1])
         torch.addmm(V[-1], self.eps_out, self.w_out, beta=0.0, alpha=s_out / s_h, out=V[-1])
+        if self.kernels is not None:
+            # One pass: the update below, phi'(z) from z (relu) or from A = tanh(z), and relu's A at the new z.
+            self.kernels.activity_step(Z, V, E, self.A, ACTIVATIONS[self.activation], eta * s_h, eta)
+            if self.activation == "tanh":
+                torch.tanh(Z, out=self.A)
+            return
         if self.D is None:
             Z.add_(V, alpha=eta * s_h)
         else:
             Z.addcmul_(V, self.D, value=eta * s_h)
         Z.sub_(E, alpha=eta)
         Z[:-1].add_(above, alpha=eta)
-
-    def prediction_pass(self) -> None:
-        """eps_l = z_l - mu_l(z_{l-1}) for all layers at once (DESIGN section 1)."""
-        s_h, s_out = self.model.s_h, self.model.s_out
         self._activate()
+
+    def errors(self, hidden: Tensor, out: Tensor, dual: bool) -> None:
+        """The prediction pass at the new z (eps_l = z_l - mu_l(z_{l-1}), DESIGN section 1), its
+        energy sums (``record``), then E = lam + rho eps, with the dual step lam <- lam + alpha eps
+        folded in where ``dual`` (DESIGN section 3). PC: E is eps."""
+        s_h, s_out = self.model.s_h, self.model.s_out
         below_activated = self.A[:-1]  # phi(z_{l-1}) for l = 2..L-1
-        torch.sub(self.P[1:], self.P[:-1], out=self.Eps)
-        self.Eps[1:].baddbmm_(below_activated, self.w_hidden.transpose(1, 2), alpha=-s_h)
         torch.addmm(self.y, self.A[-1], self.w_out.T, alpha=-s_out, out=self.eps_out)
-
-    def effective_errors(self, dual: bool) -> None:
-        """E = lam + rho eps (DESIGN section 3); with ``dual``, first the dual step
-        lam <- lam + alpha eps(z), as E = lam + (rho + alpha) eps; lam += alpha eps. PC: E is eps."""
-        if not self.has_lam:
+        torch.dot(self.eps_out.view(-1), self.eps_out.view(-1), out=out)
+        alpha = self.alpha if dual else 0.0
+        if self.kernels is not None:
+            predictions = self.V[:-1]  # the backward branch is spent: reuse its buffer
+            torch.bmm(below_activated, self.w_hidden_t, out=predictions)
+            self.kernels.errors_step(self.P, predictions, self.lam, self.E, hidden, s_h, self.rho + alpha, alpha)
             return
-        if dual and self.alpha != 0.0:
-            torch.add(self.lam, self.Eps, alpha=self.rho + self.alpha, out=self.E)
-            self.lam.add_(self.Eps, alpha=self.alpha)
-        else:
-            torch.add(self.lam, self.Eps, alpha=self.rho, out=self.E)
+        torch.sub(self.P[1:], self.P[:-1], out=self.Eps)
+        self.Eps[1:].baddbmm_(below_activated, self.w_hidden_t, alpha=-s_h)
+        self.record(hidden)
+        if self.has_lam:
+            torch.add(self.lam, self.Eps, alpha=self.rho + alpha, out=self.E)
+            if alpha != 0.0:
+                self.lam.add_(self.Eps, alpha=alpha)
 
-    def record(self, hidden: Tensor, out: Tensor) -> None:
-        """Per-layer reductions of this step, before any dual step: hidden[i] = [<eps, lam>, <eps, eps>]
-        (PC: [<eps, eps>]) in one batched op; out = <eps_L, eps_L>."""
+    def record(self, hidden: Tensor) -> None:
+        """Eager path: per-layer sums of this step, before any dual step, in one batched op:
+        hidden[i] = [<eps, lam>, <eps, eps>] (PC: [<eps, eps>])."""
         flat = self.Eps.view(self.Eps.shape[0], 1, -1)
         if self.has_lam:
             pair = self.LEps.view(2, self.Eps.shape[0], -1).permute(1, 2, 0)
             torch.bmm(flat, pair, out=hidden)
         else:
             torch.bmm(flat, flat.transpose(1, 2), out=hidden)
-        torch.dot(self.eps_out.view(-1), self.eps_out.view(-1), out=out)
 
     def layer_energies(self, hidden: Tensor, out: Tensor) -> Tensor:
-        """The (steps+1, L) table of L_rho's per-layer terms from the recorded reductions:
+        """The (steps+1, L) table of L_rho's per-layer terms from the recorded sums:
         (<lam, eps> + rho/2 |eps|^2)/B for hidden layers, |eps_L|^2/(2B) for the read-out."""
+        hidden = hidden.to(out.dtype)
         squares = hidden[..., 0, -1]
         hidden_terms = hidden[..., 0, 0] + 0.5 * self.rho * squares if self.has_lam else 0.5 * squares
         return torch.cat([hidden_terms, 0.5 * out.unsqueeze(1)], dim=1) / self.batch
@@ -161,34 +193,42 @@ class _StackedState:
 
 
 @torch.no_grad()
-def augmented_lagrangian(model: ResidualMLP, x: Tensor, y: Tensor, algo: PCALM, label: str) -> InferenceResult:
+def augmented_lagrangian(model: ResidualMLP, x: Tensor, y: Tensor, algo: PCALM, label: str, fused: bool | None = None) -> InferenceResult:
     """The canonical schedule of DESIGN section 3 on the stacked state: T-1 rounds of (k activity
     steps, dual step), then k final activity steps; weight gradient at (z, lam) ("pre") or at
-    (z, lam + alpha eps) ("post"). Same contract as the reference loop, without the observer."""
-    state = _StackedState(model, x, y, algo)
+    (z, lam + alpha eps) ("post"). Same contract as the reference loop, without the observer.
+
+    ``fused``: None runs the fused CPU kernels where :func:`pcalm.fused.kernels` has them (a CPU
+    batch, ``PCALM_FUSED`` not 0, a compiler), else the eager ops; False forces the eager ops;
+    True insists on the kernels (RuntimeError where they are unavailable)."""
+    kernels = None if fused is False else fused_kernels(x.device)
+    if fused and kernels is None:
+        raise RuntimeError(f"fused: the fused kernels are unavailable on {x.device} (see pcalm.fused)")
+    state = _StackedState(model, x, y, algo, kernels)
     budget, k = algo.budget(model.depth), algo.inner_steps
     steps = budget * k
     reductions = 2 if state.has_lam else 1
-    hidden = x.new_empty(steps + 1, model.depth - 1, 1, reductions)
+    # Per step and hidden layer: [<eps, lam>, <eps, eps>] (PC: [<eps, eps>]); the fused kernels sum in float64.
+    hidden = torch.zeros(steps + 1, model.depth - 1, 1, reductions, dtype=x.dtype if kernels is None else torch.float64, device=x.device)
     out = x.new_empty(steps + 1)
-    state.record(hidden[0], out[0])
+    # Step 0 is the feedforward start: every hidden eps is 0, so hidden[0] stays 0.
+    torch.dot(state.eps_out.view(-1), state.eps_out.view(-1), out=out[0])
     step = 0
     for round_ in range(budget):
         dual = round_ < budget - 1 or algo.timing == "post"
         for inner in range(k):
             step += 1
             state.activity_step()
-            state.prediction_pass()
-            state.record(hidden[step], out[step])
-            state.effective_errors(dual and inner == k - 1)
+            state.errors(hidden[step], out[step], dual and inner == k - 1)
     per_layer = state.layer_energies(hidden, out)
     raise_if_not_finite(per_layer, algo, label)
     weight_grads = state.weight_gradients(x)
+    lam = state.lam if state.lam is not None else torch.zeros_like(state.Z)
     return InferenceResult(
         weight_grads=weight_grads,
         bias_grads=[None] * model.depth,
         z=list(state.Z.unbind(0)),
-        lam=list(state.lam.unbind(0)),
+        lam=list(lam.unbind(0)),
         energies=per_layer.sum(dim=1),
         layer_energies=per_layer,
         eta=state.eta,

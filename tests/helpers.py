@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+from types import ModuleType
+
+import pytest
 import torch
 
 import pcalm
+import pcalm.fused
 
 Tensor = torch.Tensor
 ACTIVATIONS = ("linear", "tanh", "relu")
@@ -38,3 +43,15 @@ def augmented_lagrangian(model: pcalm.LayeredModel, x: Tensor, y: Tensor, z: lis
 def relative_error(a: list[Tensor], b: list[Tensor]) -> float:
     """max over layers of ||a_l - b_l|| / ||b_l||."""
     return max(float((p - q).detach().norm() / q.detach().norm()) for p, q in zip(a, b))
+
+
+def require_fused_kernels() -> ModuleType:
+    """The fused CPU kernels (pcalm.fused); a test needing them skips where they cannot be built
+    (no C++ compiler or ninja), except in CI (CI=true), where their absence fails the test."""
+    kernels = pcalm.fused.kernels(torch.device("cpu"))
+    if kernels is None:
+        reason = "the fused CPU kernels are unavailable here (PCALM_FUSED=0, or no compiler/ninja: see the warning)"
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return kernels

@@ -1,10 +1,11 @@
 """The fast path (pcalm.fast) against the reference loop (pcalm.inference._augmented_lagrangian).
 
-Both run the same schedule in float64; they differ only in the order of floating-point
-operations (stacked vs per-layer, in-place vs fresh tensors, energies from two batched dot
-products), so each quantity agrees to a few ulps per step. Over at most 15 activity steps on
-O(1) values that stays below 1e-12 relative to the quantity's size (measured: <= 2e-15), while a
-wrong index, sign, scale or schedule changes it at order 1e-3 or more.
+Both run the same schedule in float64, the fast path once with its eager ops and once with its
+fused CPU kernels (pcalm/csrc/fused_steps.cpp); they differ only in the order of floating-point
+operations (stacked vs per-layer, in-place vs fresh tensors, energies as batched sums), so each
+quantity agrees to a few ulps per step. Over at most 15 activity steps on O(1) values that stays
+below 1e-12 relative to the quantity's size (measured: <= 2e-15), while a wrong index, sign,
+scale or schedule changes it at order 1e-3 or more.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import torch
 
 import pcalm
 from pcalm.inference import NonFiniteActivityError, infer
+from tests.helpers import require_fused_kernels
 
 Tensor = torch.Tensor
 TOLERANCE = 1e-12
@@ -46,10 +48,14 @@ def _assert_close(name: str, fast: list[Tensor], reference: list[Tensor]) -> Non
 @pytest.mark.parametrize("activation", ["linear", "tanh", "relu"])
 @pytest.mark.parametrize("depth", [2, 3, 6])
 @pytest.mark.parametrize("algo", SCHEDULES, ids=lambda a: repr(a))
-def test_fast_path_equals_reference_loop(activation: str, depth: int, algo: pcalm.PCALM) -> None:
+@pytest.mark.parametrize("fused", [False, True], ids=["eager", "fused"])
+def test_fast_path_equals_reference_loop(activation: str, depth: int, algo: pcalm.PCALM, fused: bool) -> None:
+    if fused:
+        require_fused_kernels()
     model, x, y = _model_and_batch(activation, depth)
     reference = infer(model, x, y, algo, fast=False)
-    fast = infer(model, x, y, algo, fast=True)
+    schedule = algo.as_pcalm() if isinstance(algo, pcalm.PC) else algo
+    fast = pcalm.fast.augmented_lagrangian(model, x, y, schedule, algo.name, fused=fused)
     _assert_close("weight_grads", fast.weight_grads, reference.weight_grads)
     _assert_close("z", fast.z, reference.z)
     _assert_close("lam", fast.lam, reference.lam)

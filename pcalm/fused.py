@@ -1,0 +1,70 @@
+"""The fused CPU kernels of the fast path (``pcalm/csrc/fused_steps.cpp``), built on first use.
+
+The fast path's elementwise work per activity step is about eight eager passes over the
+stacked (L-1, B, N) state; two C++ kernels do it in two passes (the activity update with
+phi, and the errors with the dual step and the energy sums). They are compiled once per
+machine with ``torch.utils.cpp_extension`` (a C++ compiler and ninja, the same tools
+``torch.compile`` needs on CPU; about 30 s) into torch's extension cache, keyed by this CPU's
+instruction set since they are built with ``-march=native``.
+
+Switch: ``PCALM_FUSED=0`` in the environment turns them off, and so does a CPU without the
+tools (a warning says why, once); the fast path then runs its eager ops, which give the same
+numbers to rounding (``tests/test_fused.py``: 1e-12 in float64). On other devices the eager
+ops run.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import warnings
+from pathlib import Path
+from types import ModuleType
+
+import torch
+
+SOURCE = Path(__file__).with_name("csrc") / "fused_steps.cpp"
+ACTIVATIONS = {"linear": 0, "relu": 1, "tanh": 2}
+
+
+def enabled() -> bool:
+    """Whether ``PCALM_FUSED`` allows the fused kernels (anything but 0, false, no or off)."""
+    return os.environ.get("PCALM_FUSED", "1").strip().lower() not in {"0", "false", "no", "off"}
+
+
+def kernels(device: torch.device) -> ModuleType | None:
+    """The compiled kernels for ``device``, or None: not a CPU, switched off, or not buildable here."""
+    if device.type != "cpu" or not enabled():
+        return None
+    return _build()
+
+
+@functools.cache
+def _build() -> ModuleType | None:
+    from torch.utils import cpp_extension
+
+    name = f"pcalm_fused_{_cpu_key()}"
+    try:
+        return cpp_extension.load(
+            name=name,
+            sources=[str(SOURCE)],
+            extra_cflags=["-O3", "-march=native", "-ffp-contract=off", "-fopenmp"], extra_ldflags=["-fopenmp"],
+            verbose=False,
+        )
+    except (RuntimeError, OSError, ImportError) as error:  # no compiler or ninja, or a failed build
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        warnings.warn(f"pcalm: fused CPU kernels unavailable ({first_line}); the fast path runs its eager ops", stacklevel=3)
+        return None
+
+
+def _cpu_key() -> str:
+    """A short hash of this CPU's model and instruction-set flags: -march=native code is not portable."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        lines = [line for line in text.splitlines() if line.startswith(("model name", "flags"))][:2]
+    except OSError:
+        import platform
+
+        lines = [platform.processor(), platform.machine()]
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:10]
