@@ -59,6 +59,24 @@ def test_pcalm_fused_0_switches_the_kernels_off(monkeypatch: pytest.MonkeyPatch)
     assert all(torch.isfinite(g).all() for g in eager.weight_grads)
 
 
+def test_a_failed_build_leaves_the_eager_ops_with_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    from torch.utils import cpp_extension
+
+    def no_compiler(**kwargs: object) -> None:
+        raise RuntimeError("Ninja is required to load C++ extensions")
+
+    monkeypatch.setattr(cpp_extension, "load", no_compiler)
+    pcalm.fused._build.cache_clear()
+    try:
+        with pytest.warns(UserWarning, match="Ninja is required"):
+            assert pcalm.fused.kernels(torch.device("cpu")) is None
+        model, x, y = _deep_float32_case()
+        result = infer(model, x, y, pcalm.PCALM(eta=0.1))
+        assert all(torch.isfinite(g).all() for g in result.weight_grads)
+    finally:
+        pcalm.fused._build.cache_clear()
+
+
 def test_kernels_are_cpu_only_by_construction() -> None:
     assert pcalm.fused.kernels(torch.device("meta")) is None
 
