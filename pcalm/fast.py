@@ -52,8 +52,6 @@ once, on that table, as in the reference loop.
 
 from __future__ import annotations
 
-from types import ModuleType
-
 import torch
 
 from pcalm.algorithms import PCALM
@@ -74,12 +72,13 @@ def supports(model: LayeredModel) -> bool:
 class _StackedState:
     """Preallocated buffers of one run and the stacked operations of the schedule on them.
 
-    With ``kernels`` (the fused CPU kernels of :mod:`pcalm.fused`) the elementwise work of a
-    step is two passes; without, it is the eager in-place ops below. Same schedule either way."""
+    ``eager``: the steps run in :meth:`activity_step` and :meth:`errors`; otherwise in the fused
+    kernels' ``run_steps`` (:mod:`pcalm.fused`: the same torch calls with the elementwise work in
+    two passes) on the buffers allocated here, which then need no D and no Eps."""
 
-    def __init__(self, model: ResidualMLP, x: Tensor, y: Tensor, algo: PCALM, kernels: ModuleType | None) -> None:
+    def __init__(self, model: ResidualMLP, x: Tensor, y: Tensor, algo: PCALM, eager: bool) -> None:
         depth, batch, width = model.depth, x.shape[0], model.width
-        self.model, self.y, self.batch, self.kernels = model, y, batch, kernels
+        self.model, self.y, self.batch = model, y, batch
         self.activation = model.activation.name
         self.eta, self.alpha, self.rho = float(algo.eta), float(algo.alpha), float(algo.rho)
         self.w_hidden = model.w_hidden.detach()
@@ -87,7 +86,6 @@ class _StackedState:
         self.w_hidden_t = self.w_hidden.transpose(1, 2).contiguous()
         self.w_out = model.w_out.detach()
         self.has_lam = not (self.alpha == 0.0 and self.rho == 1.0)
-        eager = kernels is None
         new = x.new_empty
         # The feedforward start, from the model's own per-layer predictions: every hidden eps is 0.
         activities = model.feedforward(x)
@@ -129,13 +127,7 @@ class _StackedState:
         above = E[1:]  # e_{l+1} for l = 1..L-2
         torch.bmm(above, self.w_hidden, out=V[:-1])
         torch.addmm(V[-1], self.eps_out, self.w_out, beta=0.0, alpha=s_out / s_h, out=V[-1])
-        if self.kernels is not None:
-            # One pass: the update below, phi'(z) from z (relu) or from A = tanh(z), and relu's A at the new z.
-            self.kernels.activity_step(Z, V, E, self.A, ACTIVATIONS[self.activation], eta * s_h, eta)
-            if self.activation == "tanh":
-                torch.tanh(Z, out=self.A)
-            return
-        if self.D is None:
+        if self.D is None:  # linear
             Z.add_(V, alpha=eta * s_h)
         else:
             Z.addcmul_(V, self.D, value=eta * s_h)
@@ -143,20 +135,14 @@ class _StackedState:
         Z[:-1].add_(above, alpha=eta)
         self._activate()
 
-    def errors(self, hidden: Tensor, out: Tensor, dual: bool) -> None:
+    def errors(self, hidden: Tensor, out: Tensor, alpha: float) -> None:
         """The prediction pass at the new z (eps_l = z_l - mu_l(z_{l-1}), DESIGN section 1), its
         energy sums (``record``), then E = lam + rho eps, with the dual step lam <- lam + alpha eps
-        folded in where ``dual`` (DESIGN section 3). PC: E is eps."""
+        folded in where ``alpha`` is not 0 (DESIGN section 3). PC: E is eps."""
         s_h, s_out = self.model.s_h, self.model.s_out
         below_activated = self.A[:-1]  # phi(z_{l-1}) for l = 2..L-1
         torch.addmm(self.y, self.A[-1], self.w_out.T, alpha=-s_out, out=self.eps_out)
         torch.dot(self.eps_out.view(-1), self.eps_out.view(-1), out=out)
-        alpha = self.alpha if dual else 0.0
-        if self.kernels is not None:
-            predictions = self.V[:-1]  # the backward branch is spent: reuse its buffer
-            torch.bmm(below_activated, self.w_hidden_t, out=predictions)
-            self.kernels.errors_step(self.P, predictions, self.lam, self.E, hidden, s_h, self.rho + alpha, alpha)
-            return
         torch.sub(self.P[1:], self.P[:-1], out=self.Eps)
         self.Eps[1:].baddbmm_(below_activated, self.w_hidden_t, alpha=-s_h)
         self.record(hidden)
@@ -204,22 +190,29 @@ def augmented_lagrangian(model: ResidualMLP, x: Tensor, y: Tensor, algo: PCALM, 
     kernels = None if fused is False else fused_kernels(x.device)
     if fused and kernels is None:
         raise RuntimeError(f"fused: the fused kernels are unavailable on {x.device} (see pcalm.fused)")
-    state = _StackedState(model, x, y, algo, kernels)
+    state = _StackedState(model, x, y, algo, eager=kernels is None)
+    # The dual step's alpha after each activity step: T-1 rounds of k steps end with one, and the
+    # last round too where timing is "post"; 0 elsewhere.
     budget, k = algo.budget(model.depth), algo.inner_steps
-    steps = budget * k
+    alphas = [
+        state.alpha if inner == k - 1 and (round_ < budget - 1 or algo.timing == "post") else 0.0
+        for round_ in range(budget)
+        for inner in range(k)
+    ]
+    steps = len(alphas)
     reductions = 2 if state.has_lam else 1
     # Per step and hidden layer: [<eps, lam>, <eps, eps>] (PC: [<eps, eps>]); the fused kernels sum in float64.
     hidden = torch.zeros(steps + 1, model.depth - 1, 1, reductions, dtype=x.dtype if kernels is None else torch.float64, device=x.device)
     out = x.new_empty(steps + 1)
     # Step 0 is the feedforward start: every hidden eps is 0, so hidden[0] stays 0.
     torch.dot(state.eps_out.view(-1), state.eps_out.view(-1), out=out[0])
-    step = 0
-    for round_ in range(budget):
-        dual = round_ < budget - 1 or algo.timing == "post"
-        for inner in range(k):
-            step += 1
+    if kernels is not None:
+        kernels.run_steps(state.P, state.A, state.V, state.E, state.lam, state.w_hidden, state.w_hidden_t, state.w_out, y, state.eps_out,
+                          hidden, out, alphas, ACTIVATIONS[state.activation], model.s_h, model.s_out, state.eta, state.rho)
+    else:
+        for step, alpha in enumerate(alphas, start=1):
             state.activity_step()
-            state.errors(hidden[step], out[step], dual and inner == k - 1)
+            state.errors(hidden[step], out[step], alpha)
     per_layer = state.layer_energies(hidden, out)
     raise_if_not_finite(per_layer, algo, label)
     weight_grads = state.weight_gradients(x)

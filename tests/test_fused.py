@@ -22,21 +22,18 @@ def _deep_float32_case() -> tuple[pcalm.ResidualMLP, torch.Tensor, torch.Tensor]
 
 def test_infer_uses_the_fused_kernels_by_default_on_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
     kernels = require_fused_kernels()
-    calls: list[str] = []
+    alphas_seen: list[list[float]] = []
 
     class Spy:
-        def activity_step(self, *args: object) -> None:
-            calls.append("activity")
-            kernels.activity_step(*args)
-
-        def errors_step(self, *args: object) -> None:
-            calls.append("errors")
-            kernels.errors_step(*args)
+        def run_steps(self, *args: object) -> None:
+            alphas_seen.append(list(args[12]))  # the per-step dual alphas
+            kernels.run_steps(*args)
 
     monkeypatch.setattr(pcalm.fast, "fused_kernels", lambda device: Spy())
     model, x, y = _deep_float32_case()
-    infer(model, x, y, pcalm.PCALM(eta=0.1, steps=3))
-    assert calls == ["activity", "errors"] * 3
+    infer(model, x, y, pcalm.PCALM(eta=0.1, alpha=0.3, steps=3, inner_steps=2))
+    # T = 3 rounds of k = 2 steps, "pre" timing: a dual step ends each round but the last.
+    assert alphas_seen == [[0.0, 0.3, 0.0, 0.3, 0.0, 0.0]]
 
 
 def test_fused_path_is_reproducible_bit_for_bit() -> None:

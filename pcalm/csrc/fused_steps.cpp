@@ -151,7 +151,39 @@ void errors_step(torch::Tensor p, torch::Tensor m, c10::optional<torch::Tensor> 
   });
 }
 
+// The loop of the fast path (pcalm/fast.py, DESIGN section 3) for T = alphas.size() activity
+// steps: per step the same torch calls as the eager path, with the elementwise work in the two
+// kernels above. alphas[t] is the dual step's alpha after step t + 1 (0: no dual step there),
+// so the schedule itself (rounds, inner steps, timing) stays in Python.
+void run_steps(torch::Tensor p, torch::Tensor a, torch::Tensor v, torch::Tensor e, c10::optional<torch::Tensor> lam,
+               torch::Tensor w_hidden, torch::Tensor w_hidden_t, torch::Tensor w_out, torch::Tensor y, torch::Tensor eps_out,
+               torch::Tensor hidden_sums, torch::Tensor out_sums, std::vector<double> alphas, int64_t activation, double s_h,
+               double s_out, double eta, double rho) {
+  py::gil_scoped_release no_gil;
+  const int64_t hidden = e.size(0);
+  auto z = p.slice(0, 1);
+  auto e_above = e.slice(0, 1);                  // e_{l+1} for l = 1..L-2
+  auto branch = v.slice(0, 0, hidden - 1);       // e_{l+1} W_{l+1}, then the predictions phi(z_{l-1}) W_l^T
+  auto branch_out = v.select(0, hidden - 1);     // the read-out's branch
+  auto a_below = a.slice(0, 0, hidden - 1);      // phi(z_{l-1}) for l = 2..L-1
+  auto a_last = a.select(0, hidden - 1);
+  auto w_out_t = w_out.t();
+  auto eps_out_flat = eps_out.view(-1);
+  for (size_t t = 0; t < alphas.size(); ++t) {
+    at::bmm_out(branch, e_above, w_hidden);
+    at::addmm_out(branch_out, branch_out, eps_out, w_out, 0.0, s_out / s_h);
+    activity_step(z, v, e, a, activation, eta * s_h, eta);
+    if (activation == kTanh) at::tanh_out(a, z);
+    at::addmm_out(eps_out, y, a_last, w_out_t, 1.0, -s_out);
+    auto out_sum = out_sums.select(0, t + 1);
+    at::dot_out(out_sum, eps_out_flat, eps_out_flat);
+    at::bmm_out(branch, a_below, w_hidden_t);
+    errors_step(p, branch, lam, e, hidden_sums.select(0, t + 1), s_h, rho + alphas[t], alphas[t]);
+  }
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, module) {
   module.def("activity_step", &activity_step, "z += eta s_h v phi'(z) - eta e_l + eta e_{l+1}; relu: a = relu(z)");
   module.def("errors_step", &errors_step, "eps, the per-layer sums, e = lam + c eps, lam += alpha eps");
+  module.def("run_steps", &run_steps, "the fast path's activity steps with the fused kernels");
 }
