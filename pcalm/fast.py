@@ -37,11 +37,12 @@ Then E = lam + rho Eps; where a dual step lam <- lam + alpha eps follows, it is 
 E = lam + (rho + alpha) Eps; lam += alpha Eps, so PC-ALM costs PC's step plus this vector update
 (PC keeps no lam and E is Eps itself).
 
-The elementwise work above runs either as the eager in-place ops written here, or, on the CPU
-where :mod:`pcalm.fused` has built them, as two fused kernels: ``activity_step`` (the Z update,
-phi' taken from Z or from A = tanh(Z), and relu's A at the new Z: no D buffer) and
-``errors_step`` (Eps from P and the matmul's predictions, the energy sums, E and the dual step:
-no Eps buffer), each one pass over the state. The matmuls are the same torch calls either way.
+The steps run either as the eager in-place ops written here, in a Python loop, or, on the CPU
+where :mod:`pcalm.fused` has built them, in C++ (``run_steps``): the same torch matmul calls,
+and two fused kernels for the elementwise work, ``activity_step`` (the Z update, phi' taken from
+Z or from A = tanh(Z), and relu's A at the new Z: no D buffer) and ``errors_step`` (Eps from P
+and the matmul's predictions, the energy sums, E and the dual step: no Eps buffer), each one
+pass over the state. Which steps end with a dual step is decided here, once, for both.
 
 Energies: each step stores per-layer sums, not the L_rho terms themselves: <eps_l, lam_l> and
 <eps_l, eps_l> for all hidden layers at once (PC: <eps_l, eps_l> alone; one batched dot product

@@ -49,10 +49,10 @@ def _build() -> ModuleType | None:
 
     name = f"pcalm_fused_{_build_key()}"
     directory = Path(os.environ.get("TORCH_EXTENSIONS_DIR") or cpp_extension.get_default_build_root()) / name
-    directory.mkdir(parents=True, exist_ok=True)
-    if not any(directory.glob(f"{name}*.so")):
-        print("pcalm: building the fused CPU kernels (once per machine, about 30 s) ...", file=sys.stderr, flush=True)
     try:
+        directory.mkdir(parents=True, exist_ok=True)
+        if not any(directory.glob(f"{name}*.so")):
+            print("pcalm: building the fused CPU kernels (once per machine, about 30 s) ...", file=sys.stderr, flush=True)
         return cpp_extension.load(
             name=name,
             sources=[str(SOURCE)],
@@ -61,7 +61,7 @@ def _build() -> ModuleType | None:
             build_directory=str(directory),
             verbose=False,
         )
-    except (RuntimeError, OSError, ImportError) as error:  # no compiler or ninja, or a failed build
+    except (RuntimeError, OSError, ImportError) as error:  # no compiler or ninja, an unwritable cache, or a failed build
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         warnings.warn(f"pcalm: fused CPU kernels unavailable ({first_line}); the fast path runs its eager ops", stacklevel=3)
         return None

@@ -12,7 +12,7 @@
 //
 // Layer l reads layers l-1, l and l+1 only, through the offsets below. The order of the
 // floating-point operations follows the eager ops, one rounding per op, so the two paths agree
-// to rounding; tests/test_fused.py checks them against each other in float64.
+// to rounding; tests/test_fast_path.py checks both against the reference loop in float64.
 
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
