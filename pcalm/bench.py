@@ -16,9 +16,9 @@ The reference speed is the sustained rate of ``torch.bmm`` on the stacked hidden
 (L-2, B, N) x (L-2, N, N) with both operands contiguous (the faster layout), the largest matmul
 a step contains: 2 T calls back to back, as many as a PC-ALM step makes, timed together and
 divided (one cold call alone would also time the threads waking up and the operands coming in
-from memory, and flatter the ratio). Timings interleave the algorithms round by round, so a
-burst of load on a shared machine touches all of them alike; each figure is the median of
-``repeats`` runs after ``warmup`` runs.
+from memory, and flatter the ratio). Timings interleave the algorithms round by round, in
+alternating order, so a burst of load on a shared machine touches all of them alike; each
+figure is the median of ``repeats`` runs after ``warmup`` runs.
 """
 
 from __future__ import annotations
@@ -78,10 +78,13 @@ def _median_ms(samples: list[float]) -> float:
 
 
 def time_interleaved(runs: dict[str, Callable[[], object]], sync: Callable[[], None], warmup: int, repeats: int) -> dict[str, float]:
-    """Median wall-clock milliseconds of each run, round-robin after ``warmup`` rounds."""
+    """Median wall-clock milliseconds of each run, round-robin after ``warmup`` rounds, the order
+    reversed every other round (A B C, C B A, ...), so that a machine speeding up or slowing down
+    during a round does not always favour the same run."""
     samples: dict[str, list[float]] = {name: [] for name in runs}
     for round_ in range(warmup + repeats):
-        for name, run in runs.items():
+        order = list(runs.items()) if round_ % 2 == 0 else list(runs.items())[::-1]
+        for name, run in order:
             sync()
             start = time.perf_counter()
             run()

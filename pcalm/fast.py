@@ -11,7 +11,7 @@ Stacked state (index i holds hidden layer l = i + 1; N the width, B the batch):
 
     P    (L, B, N)    [mu_1; z_1; ...; z_{L-1}]  (mu_1 = s_in x W_1^T is fixed: x is clamped),
                       so that Z = P[1:] and ``P[1:] - P[:-1]`` is [z_1 - mu_1; z_2 - z_1; ...]
-    A, D (L-1, B, N)  phi(z_l), phi'(z_l)          (linear: A is Z itself, no D; fused: no D)
+    A, D (L-1, B, N)  phi(z_l), phi'(z_l)          (linear: A is Z itself, no D; fused: no D, no V)
     Eps  (L-1, B, N)  eps_l = z_l - mu_l(z_{l-1});  eps_out (B, n_L) = y - mu_L(z_{L-1})
     LEps (2, L-1, B, N) = [lam; Eps]  (PC: no lam; fused: lam alone, eps never stored)
     E    (L-1, B, N)  e_l = lam_l + rho eps_l      (PC: E is Eps)
@@ -38,15 +38,16 @@ E = lam + (rho + alpha) Eps; lam += alpha Eps, so PC-ALM costs PC's step plus th
 (PC keeps no lam and E is Eps itself).
 
 The steps run either as the eager in-place ops written here, in a Python loop, or, on the CPU
-where :mod:`pcalm.fused` has built them, in C++ (``run_steps``): the same torch matmul calls,
-and two fused kernels for the elementwise work, ``activity_step`` (the Z update, phi' taken from
-Z or from A = tanh(Z), and relu's A at the new Z: no D buffer) and ``errors_step`` (Eps from P
-and the matmul's predictions, the energy sums, E and the dual step: no Eps buffer), each one
-pass over the state. Which steps end with a dual step is decided here, once, for both.
+where :mod:`pcalm.fused` has built it, in C++ (``run_steps``, from the feedforward start on):
+there each thread takes its rows of the batch one layer at a time, two matmuls and then one pass
+doing the activity update, the errors at the new z, the energy sums and the dual step while the
+layer is in cache, and sweeps the layers SKEW steps at a time along a diagonal (the order above
+allows it: step t of layer l needs step t-1 of layers l, l+1 and step t of layer l-1). Which
+steps end with a dual step is decided here, once, for both.
 
 Energies: each step stores per-layer sums, not the L_rho terms themselves: <eps_l, lam_l> and
 <eps_l, eps_l> for all hidden layers at once (PC: <eps_l, eps_l> alone; one batched dot product
-on the eager path, float64 sums in ``errors_step``), and the terms <lam, eps> + rho/2 |eps|^2
+on the eager path, float64 sums per thread in the fused run), and the terms <lam, eps> + rho/2 |eps|^2
 are formed from the (steps+1, L) table after the loop. The check for non-finite values runs
 once, on that table, as in the reference loop.
 """
@@ -63,6 +64,10 @@ from pcalm.models.base import LayeredModel
 from pcalm.models.residual import ResidualMLP
 
 Tensor = torch.Tensor
+# Steps per diagonal sweep of the fused kernels (pcalm/csrc/fused_steps.cpp): each layer's state and
+# weights come into cache once per SKEW steps; the results do not depend on it. 3 to 6 ran fastest
+# on the 2-core CI machine (depth 32, width 128), 1 was 10% slower (docs/benchmarks.md).
+SKEW = 4
 
 
 def supports(model: LayeredModel) -> bool:
@@ -73,9 +78,9 @@ def supports(model: LayeredModel) -> bool:
 class _StackedState:
     """Preallocated buffers of one run and the stacked operations of the schedule on them.
 
-    ``eager``: the steps run in :meth:`activity_step` and :meth:`errors`; otherwise in the fused
-    kernels' ``run_steps`` (:mod:`pcalm.fused`: the same torch calls with the elementwise work in
-    two passes) on the buffers allocated here, which then need no D and no Eps."""
+    ``eager``: the feedforward start and the steps run in :meth:`_start`, :meth:`activity_step`
+    and :meth:`errors`; otherwise the fused kernels' ``run_steps`` (:mod:`pcalm.fused`) fills
+    the buffers allocated here, which then need no D, V or Eps."""
 
     def __init__(self, model: ResidualMLP, x: Tensor, y: Tensor, algo: PCALM, eager: bool) -> None:
         depth, batch, width = model.depth, x.shape[0], model.width
@@ -83,29 +88,39 @@ class _StackedState:
         self.activation = model.activation.name
         self.eta, self.alpha, self.rho = float(algo.eta), float(algo.alpha), float(algo.rho)
         self.w_hidden = model.w_hidden.detach()
-        # W_l^T stored contiguously once per run: a bmm against it is faster than against a transposed view.
+        # W_l^T stored contiguously once per run: a matmul against it is faster than against a transposed view.
         self.w_hidden_t = self.w_hidden.transpose(1, 2).contiguous()
         self.w_out = model.w_out.detach()
         self.has_lam = not (self.alpha == 0.0 and self.rho == 1.0)
         new = x.new_empty
-        # The feedforward start, from the model's own per-layer predictions: every hidden eps is 0.
-        activities = model.feedforward(x)
-        self.P = torch.stack([activities[0], *activities[:-1]])
+        self.P = new(depth, batch, width)
         self.Z = self.P[1:]
         self.A = self.Z if self.activation == "linear" else new(depth - 1, batch, width)
         self.D = new(depth - 1, batch, width) if eager and self.activation != "linear" else None
         self.one = x.new_ones(())
-        self.V = new(depth - 1, batch, width)
-        self.eps_out = y - activities[-1]
+        self.V = new(depth - 1, batch, width) if eager else None
+        self.eps_out = new(y.shape)
         if not self.has_lam:
             self.lam = None
-            self.E = self.Eps = torch.zeros_like(self.Z)
+            self.E = self.Eps = new(depth - 1, batch, width)
         elif eager:
-            self.LEps = torch.zeros(2, depth - 1, batch, width, dtype=x.dtype, device=x.device)
+            self.LEps = new(2, depth - 1, batch, width)
             self.lam, self.Eps = self.LEps[0], self.LEps[1]
-            self.E = torch.zeros_like(self.Z)
+            self.E = new(depth - 1, batch, width)
         else:
-            self.lam, self.E = torch.zeros_like(self.Z), torch.zeros_like(self.Z)
+            self.lam, self.E = new(depth - 1, batch, width), new(depth - 1, batch, width)
+        if eager:
+            self._start(x)
+
+    def _start(self, x: Tensor) -> None:
+        """Eager path: the feedforward start, from the model's own per-layer predictions (every
+        hidden eps is 0), with e = lam = 0. The fused kernels do the same on their own."""
+        activities = self.model.feedforward(x)
+        torch.stack([activities[0], *activities[:-1]], out=self.P)
+        torch.sub(self.y, activities[-1], out=self.eps_out)
+        self.E.zero_()
+        if self.has_lam:
+            self.LEps.zero_()
         if self.activation != "linear":
             self._activate()
 
@@ -205,12 +220,13 @@ def augmented_lagrangian(model: ResidualMLP, x: Tensor, y: Tensor, algo: PCALM, 
     # Per step and hidden layer: [<eps, lam>, <eps, eps>] (PC: [<eps, eps>]); the fused kernels sum in float64.
     hidden = torch.zeros(steps + 1, model.depth - 1, 1, reductions, dtype=x.dtype if kernels is None else torch.float64, device=x.device)
     out = x.new_empty(steps + 1)
-    # Step 0 is the feedforward start: every hidden eps is 0, so hidden[0] stays 0.
-    torch.dot(state.eps_out.view(-1), state.eps_out.view(-1), out=out[0])
     if kernels is not None:
-        kernels.run_steps(state.P, state.A, state.V, state.E, state.lam, state.w_hidden, state.w_hidden_t, state.w_out, y, state.eps_out,
-                          hidden, out, alphas, ACTIVATIONS[state.activation], model.s_h, model.s_out, state.eta, state.rho)
+        kernels.run_steps(x.contiguous(), model.w_in.detach(), state.w_hidden, state.w_hidden_t, state.w_out, y.contiguous(), state.P, state.A, state.E, state.lam,
+                          state.eps_out, hidden, out, alphas, SKEW, ACTIVATIONS[state.activation], model.s_in, model.s_h, model.s_out,
+                          state.eta, state.rho)
     else:
+        # Step 0 is the feedforward start: every hidden eps is 0, so hidden[0] stays 0.
+        torch.dot(state.eps_out.view(-1), state.eps_out.view(-1), out=out[0])
         for step, alpha in enumerate(alphas, start=1):
             state.activity_step()
             state.errors(hidden[step], out[step], alpha)

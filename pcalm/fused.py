@@ -1,17 +1,22 @@
 """The fused CPU kernels of the fast path (``pcalm/csrc/fused_steps.cpp``), built on first use.
 
-The fast path's elementwise work per activity step is about eight eager passes over the
-stacked (L-1, B, N) state; two C++ kernels do it in two passes (the activity update with
-phi, and the errors with the dual step and the energy sums). They are compiled once per
-machine with ``torch.utils.cpp_extension`` (a C++ compiler and ninja, the same tools
-``torch.compile`` needs on CPU; about 30 s, announced on stderr) into torch's extension cache
-(``TORCH_EXTENSIONS_DIR``), keyed by this CPU's instruction set, since they are built with
-``-march=native``, and by the torch and Python versions.
+The eager fast path runs each activity step as whole-stack ops: two batched matmuls and about
+eight elementwise passes over the stacked (L-1, B, N) state, each streaming it from memory.
+The C++ run instead splits the batch's rows among the threads and takes one layer at a time:
+its two matmuls (MKL's sgemm/dgemm, single-threaded per thread) and then one pass that does the
+activity update, the errors at the new z, the energy sums and the dual step while the layer is
+in cache, sweeping the layers for several steps along a diagonal (``pcalm.fast.SKEW``); the
+feedforward start runs there too. The source's header explains the order.
 
-Switch: ``PCALM_FUSED=0`` in the environment turns them off, and so does a CPU without the
-tools (a warning says why, once); the fast path then runs its eager ops, which give the same
-numbers to rounding (``tests/test_fast_path.py``: both to 1e-12 of the reference loop in float64). On other devices the eager
-ops run.
+It is compiled once per machine with ``torch.utils.cpp_extension`` (a C++ compiler and ninja,
+the same tools ``torch.compile`` needs on CPU; about 30 s, announced on stderr) into torch's
+extension cache (``TORCH_EXTENSIONS_DIR``), keyed by this CPU's instruction set, since it is
+built with ``-march=native``, and by the torch and Python versions.
+
+Switch: ``PCALM_FUSED=0`` in the environment turns it off, and so does a CPU without the tools
+or a torch built without MKL (a warning says why, once); the fast path then runs its eager ops,
+which give the same numbers to rounding (``tests/test_fast_path.py``: both to 1e-12 of the
+reference loop in float64). On other devices the eager ops run.
 """
 
 from __future__ import annotations
@@ -46,6 +51,10 @@ def kernels(device: torch.device) -> ModuleType | None:
 @functools.cache
 def _build() -> ModuleType | None:
     from torch.utils import cpp_extension
+
+    if not torch.backends.mkl.is_available():
+        warnings.warn("pcalm: fused CPU kernels unavailable (this torch has no MKL, whose sgemm they call); the fast path runs its eager ops", stacklevel=3)
+        return None
 
     name = f"pcalm_fused_{_build_key()}"
     directory = Path(os.environ.get("TORCH_EXTENSIONS_DIR") or cpp_extension.get_default_build_root()) / name

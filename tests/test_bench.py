@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from pcalm.bench import INPUT_DIM, OUTPUT_DIM, bench_shape, useful_flops
+from pcalm.bench import INPUT_DIM, OUTPUT_DIM, bench_shape, time_interleaved, useful_flops
 from pcalm.cli import main
 
 
@@ -21,6 +21,14 @@ def test_useful_flops_counts_forward_weight_gradients_and_two_passes_per_step() 
     forward = first + 2 * hidden + last
     per_step = 2 * (2 * hidden + last)  # layer 1 is clamped by x: no prediction or vjp for it in the loop
     assert useful_flops(depth, width, batch, steps) == 2 * forward + steps * per_step
+
+
+def test_timing_rounds_alternate_their_order_and_skip_the_warmup() -> None:
+    calls: list[str] = []
+    runs = {name: (lambda name=name: calls.append(name)) for name in "abc"}
+    medians = time_interleaved(runs, sync=lambda: None, warmup=1, repeats=2)
+    assert calls == list("abc" "cba" "abc")
+    assert set(medians) == set("abc") and all(ms >= 0.0 for ms in medians.values())
 
 
 def test_bench_shape_reports_consistent_ratios() -> None:

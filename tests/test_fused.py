@@ -1,6 +1,7 @@
 """The fused CPU kernels (pcalm/fused.py, pcalm/csrc/fused_steps.cpp): the switch, the checks on
-their inputs, and bit-for-bit reproducibility. Their numbers against the reference loop are in
-tests/test_fast_path.py (every activation, schedule and depth, 1e-12 in float64)."""
+their inputs, bit-for-bit reproducibility and independence of the sweep length, and the split of
+the batch among threads. Their numbers against the reference loop are in tests/test_fast_path.py
+(every activation, schedule and depth, 1e-12 in float64)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def test_infer_uses_the_fused_kernels_by_default_on_cpu(monkeypatch: pytest.Monk
 
     class Spy:
         def run_steps(self, *args: object) -> None:
-            alphas_seen.append(list(args[12]))  # the per-step dual alphas
+            alphas_seen.append(list(args[13]))  # the per-step dual alphas
             kernels.run_steps(*args)
 
     monkeypatch.setattr(pcalm.fast, "fused_kernels", lambda device: Spy())
@@ -78,16 +79,95 @@ def test_kernels_are_cpu_only_by_construction() -> None:
     assert pcalm.fused.kernels(torch.device("meta")) is None
 
 
-def test_kernels_reject_state_they_cannot_address() -> None:
+def _run_steps_arguments(**changes: object) -> dict[str, object]:
+    """Valid arguments of run_steps for a depth-4 relu PC-ALM run (3 hidden layers, B = 2, N = 5),
+    with ``changes`` applied."""
+    hidden, batch, width = 3, 2, 5
+    state = lambda: torch.zeros(hidden, batch, width)  # noqa: E731
+    arguments: dict[str, object] = dict(
+        x=torch.zeros(batch, 6), w_in=torch.zeros(width, 6), w_hidden=torch.zeros(hidden - 1, width, width),
+        w_hidden_t=torch.zeros(hidden - 1, width, width), w_out=torch.zeros(4, width), y=torch.zeros(batch, 4),
+        p=torch.zeros(hidden + 1, batch, width), a=state(), e=state(), lam=state(), eps_out=torch.zeros(batch, 4),
+        hidden_sums=torch.zeros(3, hidden, 1, 2, dtype=torch.float64), out_sums=torch.zeros(3), alphas=[1.0, 0.0],
+        skew=4, activation=pcalm.fused.ACTIVATIONS["relu"], s_in=0.4, s_h=0.2, s_out=0.2, eta=0.1, rho=1.0,
+    )
+    arguments.update(changes)
+    return arguments
+
+
+def test_kernels_run_on_valid_arguments() -> None:
     kernels = require_fused_kernels()
-    z = torch.zeros(3, 4, 5)
-    with pytest.raises(RuntimeError, match="contiguous"):
-        kernels.activity_step(z.transpose(1, 2), z.clone(), z.clone(), z.clone(), 1, 0.1, 0.1)
-    with pytest.raises(RuntimeError, match="dtype"):
-        kernels.activity_step(z, z.double(), z.clone(), z.clone(), 1, 0.1, 0.1)
-    with pytest.raises(RuntimeError, match="activation"):
-        kernels.activity_step(z, z.clone(), z.clone(), z.clone(), 7, 0.1, 0.1)
-    with pytest.raises(RuntimeError, match="sums"):
-        kernels.errors_step(torch.zeros(4, 4, 5), torch.zeros(2, 4, 5), None, z.clone(), torch.zeros(3), 0.1, 1.0, 0.0)
-    with pytest.raises(RuntimeError, match="wrong size"):
-        kernels.errors_step(torch.zeros(4, 4, 5), torch.zeros(2, 4, 5), None, z.clone(), torch.zeros(5, dtype=torch.float64), 0.1, 1.0, 0.0)
+    arguments = _run_steps_arguments(y=torch.ones(2, 4))
+    kernels.run_steps(*arguments.values())
+    assert float(arguments["out_sums"][0]) == 8.0  # e_out = y - 0 at the start: 2 x 4 ones
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"e": torch.zeros(3, 5, 2).transpose(1, 2)}, "contiguous"),
+        ({"a": torch.zeros(3, 2, 5, dtype=torch.float64)}, "dtype"),
+        ({"activation": 7}, "activation"),
+        ({"hidden_sums": torch.zeros(3, 3, 1, 2)}, "float64"),
+        ({"hidden_sums": torch.zeros(2, 3, 1, 2, dtype=torch.float64)}, "wrong size"),
+        ({"out_sums": torch.zeros(2)}, "wrong size"),
+        ({"lam": torch.zeros(2, 2, 5)}, "lam"),
+        ({"w_hidden_t": torch.zeros(2, 5, 4)}, "w_hidden_t"),
+        ({"x": torch.zeros(3, 6)}, "x and w_in"),
+        ({"skew": 0}, "skew"),
+    ],
+)
+def test_kernels_reject_arguments_they_cannot_address(changes: dict[str, object], message: str) -> None:
+    kernels = require_fused_kernels()
+    with pytest.raises(RuntimeError, match=message):
+        kernels.run_steps(*_run_steps_arguments(**changes).values())
+
+
+def _outputs(result: pcalm.InferenceResult) -> list[torch.Tensor]:
+    return [*result.weight_grads, *result.z, *result.lam, result.layer_energies]
+
+
+def test_results_do_not_depend_on_the_sweep_length(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each layer-step sees the same inputs whatever the diagonal sweep's length, so the results
+    # are equal bit for bit; a sweep that broke the order of the layer-steps would change them.
+    require_fused_kernels()
+    model, x, y = _deep_float32_case()
+    algo = pcalm.PCALM(eta=0.1, alpha=0.3, rho=1.5, steps=9)
+    runs = []
+    for skew in (1, 3, pcalm.fast.SKEW, 50):
+        monkeypatch.setattr(pcalm.fast, "SKEW", skew)
+        runs.append(_outputs(pcalm.fast.augmented_lagrangian(model, x, y, algo, "pc-alm", fused=True)))
+    for other in runs[1:]:
+        assert all(torch.equal(a, b) for a, b in zip(runs[0], other))
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize("batch", [1, 7])
+def test_any_split_of_the_rows_among_threads_gives_the_reference(threads: int, batch: int) -> None:
+    # The batch's rows are split among the threads (fewer rows than threads included); only the
+    # order of the per-thread sums changes, so the float64 results stay within test_fast_path's 1e-12.
+    require_fused_kernels()
+    model = pcalm.ResidualMLP(7, 5, 5, 3, "tanh", seed=3, dtype=torch.float64)
+    generator = torch.Generator().manual_seed(4)
+    x = torch.randn(batch, 7, generator=generator, dtype=torch.float64)
+    y = torch.randn(batch, 3, generator=generator, dtype=torch.float64)
+    algo = pcalm.PCALM(eta=0.15, alpha=0.5, rho=2.0, steps=6)
+    reference = infer(model, x, y, algo, fast=False)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        fused = pcalm.fast.augmented_lagrangian(model, x, y, algo, "pc-alm", fused=True)
+    finally:
+        torch.set_num_threads(before)
+    for a, b in zip(_outputs(fused), [*reference.weight_grads, *reference.z, *reference.lam, reference.layer_energies]):
+        assert float((a - b).abs().max()) <= 1e-12 * max(float(b.abs().max()), 1.0)
+
+
+def test_a_torch_without_mkl_leaves_the_eager_ops_with_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.backends.mkl, "is_available", lambda: False)
+    pcalm.fused._build.cache_clear()
+    try:
+        with pytest.warns(UserWarning, match="no MKL"):
+            assert pcalm.fused.kernels(torch.device("cpu")) is None
+    finally:
+        pcalm.fused._build.cache_clear()

@@ -1,189 +1,335 @@
-// Fused CPU kernels of the layer-parallel schedule (pcalm/fast.py, DESIGN section 3).
+// The fast path's run in C++ (pcalm/fast.py, DESIGN section 3), layer by layer.
 //
-// Each kernel is one pass over the stacked (H, B, N) state (H = L-1 hidden layers) and does the
-// elementwise work that the eager path spreads over several torch ops, so each float of the
-// state is read and written once per pass instead of once per op:
+// The eager path runs each step as whole-stack ops: a batched matmul over all layers, then
+// elementwise passes over the whole (H, B, N) state (H = L-1 hidden layers), which is larger
+// than the cache, so every pass streams it from memory. Here the batch's rows are split among
+// the threads (rows never interact during inference), and each thread takes its rows of one
+// layer at a time; step t of hidden layer i is
 //
-//   activity_step:  z_l += eta s_h v_l * phi'(z_l) - eta e_l + eta e_{l+1}   (e_L's term is in v)
-//                   and, for relu, a_l = relu(z_l) at the new z.
-//   errors_step:    eps_l = z_l - z_{l-1} - s_h m_l   (m_l = phi(z_{l-1}) W_l^T, from a bmm;
-//                   layer 1: eps_1 = z_1 - mu_1), the per-layer sums <eps_l, lam_l>, <eps_l, eps_l>,
-//                   e_l = lam_l + c eps_l, and lam_l += alpha eps_l (the dual step, alpha = 0: none).
+//   v = e_{i+1} W_{i+1}     (the read-out's branch for the last layer: (s_out/s_h) e_out W_L)
+//   m = phi(z_{i-1}) W_i^T  (layer 0: none, its mu_1 is fixed)
+//   then one pass over the layer's rows:
+//     z_i += eta s_h v * phi'(z_i) - eta e_i + eta e_{i+1},  a_i = phi(z_i)     (the activity step)
+//     eps_i = z_i - z_{i-1} - s_h m  (layer 0: z_0 - mu_1), the sums <eps_i, lam_i> and
+//     <eps_i, eps_i> (float64), e_i = lam_i + (rho + alpha_t) eps_i, lam_i += alpha_t eps_i
+//                                        (the prediction pass at the new z, and the dual step)
 //
-// Layer l reads layers l-1, l and l+1 only, through the offsets below. The order of the
-// floating-point operations follows the eager ops, one rounding per op, so the two paths agree
-// to rounding; tests/test_fast_path.py checks both against the reference loop in float64.
+// and the last hidden layer's step is followed by the read-out, e_out = y - s_out a_{L-1} W_L^T
+// and <e_out, e_out>. The run starts from the feedforward pass (z_0 = mu_1 = s_in x W_1^T,
+// z_i = z_{i-1} + s_h phi(z_{i-1}) W_{i+1}^T, e = lam = 0), on each thread's rows too.
+//
+// Step t of layer i reads layers i-1, i and i+1 only: the old e_i, e_{i+1} and the new z_{i-1},
+// a_{i-1}. So it may run once step t-1 of layers i and i+1 and step t of layer i-1 have, and each
+// thread sweeps its rows of the layers `skew` steps at a time along a diagonal: at position j
+// it runs step t0 + q of layer j - q for q = 0..skew-1, touching layers j-skew..j+1 only, so a
+// layer's state and weights come into cache once per `skew` steps instead of once per step.
+// Each thread sums its rows; the sums are added in thread order at the end. The results do not
+// depend on `skew`, only on the number of threads (the order of those sums).
+//
+// The matmuls are BLAS calls, single-threaded inside the threads' own region: MKL's sgemm and
+// dgemm, which torch's CPU library exports (pcalm/fused.py builds this only where torch has MKL).
 
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
+#include <omp.h>
 
 #include <algorithm>
+#include <vector>
+
+extern "C" {
+void sgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k, const float* alpha,
+            const float* a, const int* lda, const float* b, const int* ldb, const float* beta, float* c, const int* ldc);
+void dgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k, const double* alpha,
+            const double* a, const int* lda, const double* b, const int* ldb, const double* beta, double* c, const int* ldc);
+int MKL_Set_Num_Threads_Local(int threads);
+}
 
 namespace {
 
 constexpr int64_t kLinear = 0, kRelu = 1, kTanh = 2;
-constexpr int64_t kGrain = 16384;
+constexpr int64_t kAhead = 4;  // software prefetch distance in cache lines (layer_step)
+
+// c (rows x cols) = alpha x (rows x inner) @ Y + beta c, all row-major, where Y is y (inner x cols)
+// or, with y_transposed, y^T for y (cols x inner). BLAS is column-major, so this is
+// c^T = alpha op(Y)^T x^T + beta c^T.
+template <typename scalar_t>
+void matmul_rows(const scalar_t* x, const scalar_t* y, bool y_transposed, scalar_t* c, int rows, int inner, int cols,
+                 scalar_t alpha, scalar_t beta) {
+  const char op_y = y_transposed ? 'T' : 'N', op_x = 'N';
+  const int ld_y = y_transposed ? inner : cols;
+  if constexpr (std::is_same_v<scalar_t, float>) {
+    sgemm_(&op_y, &op_x, &cols, &rows, &inner, &alpha, y, &ld_y, x, &inner, &beta, c, &cols);
+  } else {
+    dgemm_(&op_y, &op_x, &cols, &rows, &inner, &alpha, y, &ld_y, x, &inner, &beta, c, &cols);
+  }
+}
 
 void check_state(const torch::Tensor& t, const torch::Tensor& like, const char* name) {
   TORCH_CHECK(t.is_contiguous() && t.device().is_cpu(), name, ": expected a contiguous CPU tensor");
   TORCH_CHECK(t.scalar_type() == like.scalar_type(), name, ": expected dtype ", like.scalar_type());
 }
 
-template <typename scalar_t, int64_t activation, bool from_above>
-inline void activity_range(scalar_t* z, const scalar_t* v, const scalar_t* e, scalar_t* a, int64_t begin, int64_t end,
-                           int64_t layer, scalar_t eta_sh, scalar_t eta) {
+// One thread's rows of the stacked state (pcalm/fast.py): p = [mu_1; z_1; ...; z_H] (H + 1, B, N),
+// a = phi(z), e, lam (H, B, N; lam null for PC); w_hidden (H - 1, N, N) with the block predicting
+// hidden layer i from i - 1 (0-based) at index i - 1, w_hidden_t its transposes; w_out (n_out, N);
+// y, eps_out (B, n_out). The pointers start at the thread's first row; consecutive layers are
+// `stride` = B N apart, and a layer holds `count` = rows N of the thread's elements.
+template <typename scalar_t>
+struct Rows {
+  scalar_t *p, *a, *e, *lam;
+  const scalar_t *w_hidden, *w_hidden_t, *w_out, *y;
+  scalar_t* eps_out;
+  int64_t hidden, stride, count;
+  int rows, width, n_out;
+  scalar_t s_h, s_out, eta, rho;
+  std::vector<torch::Tensor> a_layers, z_layers;  // tanh: the rows' views of a_i and z_i
+
+  scalar_t* z(int64_t i) const { return p + (i + 1) * stride; }
+};
+
+// a_i = phi(z_i) on a thread's rows (linear: a is z itself, nothing to do).
+template <typename scalar_t, int64_t activation>
+void activate(const Rows<scalar_t>& s, int64_t i) {
+  if constexpr (activation == kRelu) {
+    const scalar_t* z = s.z(i);
+    scalar_t* a = s.a + i * s.stride;
 #pragma omp simd
-  for (int64_t i = begin; i < end; ++i) {
-    const scalar_t zi = z[i];
-    scalar_t slope = scalar_t(1);
-    if constexpr (activation == kRelu) slope = zi > scalar_t(0) ? scalar_t(1) : scalar_t(0);
-    if constexpr (activation == kTanh) slope = scalar_t(1) - a[i] * a[i];
-    scalar_t updated = zi + eta_sh * v[i] * slope;
-    updated = updated - eta * e[i];
-    if constexpr (from_above) updated = updated + eta * e[i + layer];
-    z[i] = updated;
-    if constexpr (activation == kRelu) a[i] = updated < scalar_t(0) ? scalar_t(0) : updated;
+    for (int64_t j = 0; j < s.count; ++j) a[j] = z[j] < scalar_t(0) ? scalar_t(0) : z[j];
+  } else if constexpr (activation == kTanh) {
+    torch::Tensor a_layer = s.a_layers[i];
+    at::tanh_out(a_layer, s.z_layers[i]);
   }
 }
 
-template <typename scalar_t, int64_t activation>
-void activity_kernel(scalar_t* z, const scalar_t* v, const scalar_t* e, scalar_t* a, int64_t total, int64_t layer,
-                     scalar_t eta_sh, scalar_t eta) {
-  // Flat index i is in layer i / layer; the last hidden layer has no e_{l+1} term (its branch is v).
-  const int64_t last = total - layer;
-  at::parallel_for(0, total, kGrain, [&](int64_t begin, int64_t end) {
-    const int64_t split = std::min(std::max(last, begin), end);
-    activity_range<scalar_t, activation, true>(z, v, e, a, begin, split, layer, eta_sh, eta);
-    activity_range<scalar_t, activation, false>(z, v, e, a, split, end, layer, eta_sh, eta);
-  });
-}
-
-template <typename scalar_t, bool multipliers, bool predicted, bool dual>
-inline void errors_layer(const scalar_t* z, const scalar_t* below, const scalar_t* pred, scalar_t* lam, scalar_t* e,
-                         double* sums, int64_t layer, scalar_t s_h, scalar_t c, scalar_t alpha) {
-  double eps_lam = 0.0, eps_eps = 0.0;
-#pragma omp simd reduction(+ : eps_lam, eps_eps)
-  for (int64_t i = 0; i < layer; ++i) {
-    scalar_t eps = z[i] - below[i];
-    if constexpr (predicted) eps = eps + (-s_h) * pred[i];
+// Step t of hidden layer i on a thread's rows (the header's formulas); alpha is alpha_t (0: no
+// dual step), v and m the thread's scratch for the two matmuls, sums this step's per-layer sums.
+template <typename scalar_t, int64_t activation, bool multipliers>
+void layer_step(const Rows<scalar_t>& s, int64_t i, double alpha, scalar_t* v, scalar_t* m, double* sums) {
+  const bool from_above = i + 1 < s.hidden, predicted = i > 0;
+  const int64_t block = int64_t(s.width) * s.width;
+  if (from_above) {
+    matmul_rows(s.e + (i + 1) * s.stride, s.w_hidden + i * block, false, v, s.rows, s.width, s.width, scalar_t(1), scalar_t(0));
+  } else {
+    matmul_rows<scalar_t>(s.eps_out, s.w_out, false, v, s.rows, s.n_out, s.width, s.s_out / s.s_h, scalar_t(0));
+  }
+  if (predicted) {
+    matmul_rows(s.a + (i - 1) * s.stride, s.w_hidden_t + (i - 1) * block, false, m, s.rows, s.width, s.width, scalar_t(1),
+                scalar_t(0));
+  }
+  scalar_t* z = s.z(i);
+  scalar_t* a = s.a + i * s.stride;
+  scalar_t* e = s.e + i * s.stride;
+  scalar_t* lam = multipliers ? s.lam + i * s.stride : nullptr;
+  const scalar_t* e_above = from_above ? e + s.stride : e;
+  const scalar_t* below = s.p + i * s.stride;  // z_{i-1}, or mu_1 for layer 0
+  const scalar_t eta_sh = s.eta * s.s_h, eta = s.eta, keep_above = from_above ? scalar_t(1) : scalar_t(0);
+  const scalar_t minus_sh = -s.s_h, c = scalar_t(double(s.rho) + alpha), dual_alpha = scalar_t(alpha);
+  const bool dual = alpha != 0.0;
+  // One element: the activity update, then eps, e and lam at the new z; the sums accumulate in
+  // the given slots.
+  auto element = [&](int64_t j, double& eps_lam, double& eps_eps) {
+    scalar_t zj = z[j];
+    scalar_t slope = scalar_t(1);
+    if constexpr (activation == kRelu) slope = zj > scalar_t(0) ? scalar_t(1) : scalar_t(0);
+    if constexpr (activation == kTanh) slope = scalar_t(1) - a[j] * a[j];
+    zj = zj + eta_sh * v[j] * slope;
+    zj = zj - eta * e[j];
+    zj = zj + keep_above * (eta * e_above[j]);
+    z[j] = zj;
+    if constexpr (activation == kRelu) a[j] = zj < scalar_t(0) ? scalar_t(0) : zj;
+    scalar_t eps = zj - below[j];
+    if (predicted) eps = eps + minus_sh * m[j];
     eps_eps += double(eps) * double(eps);
     if constexpr (multipliers) {
-      const scalar_t old = lam[i];
+      const scalar_t old = lam[j];
       eps_lam += double(eps) * double(old);
-      e[i] = old + c * eps;
-      if constexpr (dual) lam[i] = old + alpha * eps;
+      e[j] = old + c * eps;
+      if (dual) lam[j] = old + dual_alpha * eps;
     } else {
-      e[i] = eps;
+      e[j] = eps;
     }
+  };
+  // The pass reads up to eight streams from L2 (the state is larger than L1), more than the
+  // hardware prefetcher follows: each cache line's elements are computed while the lines
+  // kAhead lines further on are requested (for writing where the pass writes them). The sums
+  // accumulate per position in the line, one vector, and are added at the end.
+  constexpr int64_t line = 64 / sizeof(scalar_t), ahead = kAhead * line;
+  double lam_slots[line] = {}, eps_slots[line] = {};
+  const int64_t whole_lines = s.count - s.count % line;
+  for (int64_t j0 = 0; j0 < whole_lines; j0 += line) {
+    __builtin_prefetch(z + j0 + ahead, 1);
+    __builtin_prefetch(e + j0 + ahead, 1);
+    __builtin_prefetch(e_above + j0 + ahead, 0);
+    __builtin_prefetch(below + j0 + ahead, 0);
+    __builtin_prefetch(v + j0 + ahead, 0);
+    if constexpr (activation != kLinear) __builtin_prefetch(a + j0 + ahead, 1);
+    if (predicted) __builtin_prefetch(m + j0 + ahead, 0);
+    if constexpr (multipliers) __builtin_prefetch(lam + j0 + ahead, 1);
+#pragma omp simd
+    for (int64_t k = 0; k < line; ++k) element(j0 + k, lam_slots[k], eps_slots[k]);
   }
+  for (int64_t j = whole_lines; j < s.count; ++j) element(j, lam_slots[0], eps_slots[0]);
+  double eps_lam = 0.0, eps_eps = 0.0;
+  for (int64_t k = 0; k < line; ++k) {
+    eps_lam += lam_slots[k];
+    eps_eps += eps_slots[k];
+  }
+  if constexpr (activation == kTanh) activate<scalar_t, activation>(s, i);
   if constexpr (multipliers) {
-    sums[0] = eps_lam;
-    sums[1] = eps_eps;
+    sums[2 * i] = eps_lam;
+    sums[2 * i + 1] = eps_eps;
   } else {
-    sums[0] = eps_eps;
+    sums[i] = eps_eps;
   }
 }
 
-template <typename scalar_t, bool multipliers, bool dual>
-void errors_kernel(const scalar_t* p, const scalar_t* m, scalar_t* lam, scalar_t* e, double* sums, int64_t hidden,
-                   int64_t layer, scalar_t s_h, scalar_t c, scalar_t alpha) {
-  // p = [mu_1; z_1; ...; z_{L-1}]: hidden layer l (from 0) has z at p + (l+1) layer and the layer
-  // below at p + l layer; m holds the predictions of layers 1.. (layer 0's mu_1 is in p).
-  constexpr int64_t per_layer = multipliers ? 2 : 1;
-  at::parallel_for(0, hidden, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t l = begin; l < end; ++l) {
-      scalar_t* laml = multipliers ? lam + l * layer : nullptr;
-      if (l == 0) {
-        errors_layer<scalar_t, multipliers, false, dual>(p + layer, p, nullptr, laml, e, sums, layer, s_h, c, alpha);
-      } else {
-        errors_layer<scalar_t, multipliers, true, dual>(p + (l + 1) * layer, p + l * layer, m + (l - 1) * layer, laml,
-                                                         e + l * layer, sums + per_layer * l, layer, s_h, c, alpha);
+// e_out = y - s_out a_{L-1} W_L^T on a thread's rows; returns their <e_out, e_out> in float64.
+template <typename scalar_t>
+double readout(const Rows<scalar_t>& s) {
+  const int64_t size = int64_t(s.rows) * s.n_out;
+  std::copy(s.y, s.y + size, s.eps_out);
+  matmul_rows(s.a + (s.hidden - 1) * s.stride, s.w_out, true, s.eps_out, s.rows, s.width, s.n_out, -s.s_out, scalar_t(1));
+  double total = 0.0;
+  for (int64_t j = 0; j < size; ++j) total += double(s.eps_out[j]) * double(s.eps_out[j]);
+  return total;
+}
+
+// The feedforward start on a thread's rows: mu_1 = s_in x W_1^T, z_0 = mu_1, z_i = z_{i-1} + s_h
+// a_{i-1} W_{i+1}^T, a = phi(z), e = lam = 0 (every hidden eps is 0); returns the read-out's
+// <e_out, e_out>. x: the thread's rows of the input, w_in (N, n_in).
+template <typename scalar_t, int64_t activation>
+double feedforward(const Rows<scalar_t>& s, const scalar_t* x, const scalar_t* w_in, int n_in, scalar_t s_in) {
+  matmul_rows(x, w_in, true, s.p, s.rows, n_in, s.width, s_in, scalar_t(0));
+  for (int64_t i = 0; i < s.hidden; ++i) {
+    scalar_t* z = s.z(i);
+    const scalar_t* below = s.p + i * s.stride;  // mu_1, then z_{i-1}
+    std::copy(below, below + s.count, z);
+    if (i > 0) {
+      matmul_rows(s.a + (i - 1) * s.stride, s.w_hidden_t + (i - 1) * int64_t(s.width) * s.width, false, z, s.rows, s.width,
+                  s.width, s.s_h, scalar_t(1));
+    }
+    activate<scalar_t, activation>(s, i);
+    std::fill(s.e + i * s.stride, s.e + i * s.stride + s.count, scalar_t(0));
+    if (s.lam != nullptr) std::fill(s.lam + i * s.stride, s.lam + i * s.stride + s.count, scalar_t(0));
+  }
+  return readout(s);
+}
+
+// The feedforward start and all steps on one thread's rows, `skew` steps per diagonal sweep (the
+// header); the thread's sums go to hidden_sums (steps, H, 1 or 2) and out_sums (steps + 1).
+template <typename scalar_t, int64_t activation, bool multipliers>
+void run_rows(const Rows<scalar_t>& s, const scalar_t* x, const scalar_t* w_in, int n_in, scalar_t s_in,
+              const std::vector<double>& alphas, int64_t skew, double* hidden_sums, double* out_sums) {
+  const int64_t steps = static_cast<int64_t>(alphas.size()), per_step = s.hidden * (multipliers ? 2 : 1);
+  out_sums[0] = feedforward<scalar_t, activation>(s, x, w_in, n_in, s_in);
+  std::vector<scalar_t> v(s.count), m(s.count);
+  for (int64_t t0 = 0; t0 < steps; t0 += skew) {
+    const int64_t span = std::min(skew, steps - t0);
+    for (int64_t j = 0; j < s.hidden + span - 1; ++j) {
+      for (int64_t q = std::max<int64_t>(0, j - s.hidden + 1); q < std::min(span, j + 1); ++q) {
+        const int64_t i = j - q, t = t0 + q;
+        layer_step<scalar_t, activation, multipliers>(s, i, alphas[t], v.data(), m.data(), hidden_sums + t * per_step);
+        if (i == s.hidden - 1) out_sums[t + 1] = readout(s);
       }
     }
-  });
+  }
+}
+
+// Runs work(rank) for rank = 0..threads-1, each on its own thread of torch's OpenMP pool.
+template <typename Work>
+void on_threads(int threads, const Work& work) {
+#pragma omp parallel for num_threads(threads) schedule(static, 1)
+  for (int rank = 0; rank < threads; ++rank) work(rank);
 }
 
 }  // namespace
 
-void activity_step(torch::Tensor z, torch::Tensor v, torch::Tensor e, torch::Tensor a, int64_t activation, double eta_sh,
-                   double eta) {
-  check_state(z, z, "z");
-  check_state(v, z, "v");
-  check_state(e, z, "e");
-  check_state(a, z, "a");
-  TORCH_CHECK(v.sizes() == z.sizes() && e.sizes() == z.sizes() && a.sizes() == z.sizes(), "activity_step: shapes differ");
-  TORCH_CHECK(activation == kLinear || activation == kRelu || activation == kTanh, "activity_step: unknown activation ", activation);
-  const int64_t layer = z.numel() / z.size(0);
-  AT_DISPATCH_FLOATING_TYPES(z.scalar_type(), "activity_step", [&] {
-    auto run = [&](auto kind) {
-      activity_kernel<scalar_t, decltype(kind)::value>(z.data_ptr<scalar_t>(), v.data_ptr<scalar_t>(), e.data_ptr<scalar_t>(),
-                                                       a.data_ptr<scalar_t>(), z.numel(), layer, scalar_t(eta_sh), scalar_t(eta));
-    };
-    if (activation == kRelu) run(std::integral_constant<int64_t, kRelu>{});
-    else if (activation == kTanh) run(std::integral_constant<int64_t, kTanh>{});
-    else run(std::integral_constant<int64_t, kLinear>{});
-  });
-}
-
-void errors_step(torch::Tensor p, torch::Tensor m, c10::optional<torch::Tensor> lam, torch::Tensor e, torch::Tensor sums,
-                 double s_h, double c, double alpha) {
+// The fast path's run (the schedule itself, rounds, inner steps and timing, stays in Python): the
+// feedforward start from x, then T = alphas.size() activity steps, each followed by the prediction
+// pass at the new z and, where alphas[t] is not 0, the dual step lam += alphas[t] eps; `skew`
+// steps per sweep. p, a, e, lam, eps_out are written from scratch; hidden_sums[t] gets the
+// per-layer sums of step t (0: the start, where they are 0), out_sums[t] the read-out's <e_out, e_out>.
+void run_steps(torch::Tensor x, torch::Tensor w_in, torch::Tensor w_hidden, torch::Tensor w_hidden_t, torch::Tensor w_out,
+               torch::Tensor y, torch::Tensor p, torch::Tensor a, torch::Tensor e, c10::optional<torch::Tensor> lam,
+               torch::Tensor eps_out, torch::Tensor hidden_sums, torch::Tensor out_sums, std::vector<double> alphas, int64_t skew,
+               int64_t activation, double s_in, double s_h, double s_out, double eta, double rho) {
+  for (const auto& [tensor, name] : {std::pair{&x, "x"}, {&w_in, "w_in"}, {&w_hidden, "w_hidden"}, {&w_hidden_t, "w_hidden_t"},
+                                     {&w_out, "w_out"}, {&y, "y"}, {&a, "a"}, {&e, "e"}, {&eps_out, "eps_out"}, {&out_sums, "out_sums"}}) {
+    check_state(*tensor, p, name);
+  }
   check_state(p, p, "p");
-  check_state(m, p, "m");
-  check_state(e, p, "e");
-  TORCH_CHECK(sums.is_contiguous() && sums.scalar_type() == torch::kFloat64, "sums: expected a contiguous float64 tensor");
-  const int64_t hidden = e.size(0), layer = e.numel() / hidden;
-  TORCH_CHECK(p.size(0) == hidden + 1 && m.size(0) == hidden - 1, "errors_step: p, m, e do not stack the same layers");
-  TORCH_CHECK(sums.numel() == hidden * (lam.has_value() ? 2 : 1), "errors_step: sums has the wrong size");
   if (lam.has_value()) check_state(*lam, p, "lam");
-  AT_DISPATCH_FLOATING_TYPES(p.scalar_type(), "errors_step", [&] {
-    const scalar_t* pp = p.data_ptr<scalar_t>();
-    const scalar_t* mp = m.data_ptr<scalar_t>();
-    scalar_t* ep = e.data_ptr<scalar_t>();
-    double* sp = sums.data_ptr<double>();
-    const auto sh = scalar_t(s_h), cc = scalar_t(c), aa = scalar_t(alpha);
-    if (!lam.has_value()) {
-      errors_kernel<scalar_t, false, false>(pp, mp, nullptr, ep, sp, hidden, layer, sh, cc, aa);
-    } else if (alpha == 0.0) {
-      errors_kernel<scalar_t, true, false>(pp, mp, lam->data_ptr<scalar_t>(), ep, sp, hidden, layer, sh, cc, aa);
-    } else {
-      errors_kernel<scalar_t, true, true>(pp, mp, lam->data_ptr<scalar_t>(), ep, sp, hidden, layer, sh, cc, aa);
+  TORCH_CHECK(activation == kLinear || activation == kRelu || activation == kTanh, "run_steps: unknown activation ", activation);
+  TORCH_CHECK(p.dim() == 3 && e.dim() == 3, "run_steps: p and e must be (layers, batch, width)");
+  const int64_t hidden = e.size(0), batch = e.size(1), width = e.size(2);
+  TORCH_CHECK(p.size(0) == hidden + 1 && p.sizes().slice(1) == e.sizes().slice(1) && a.sizes() == e.sizes(),
+              "run_steps: p, a, e do not stack the same layers");
+  TORCH_CHECK(!lam.has_value() || lam->sizes() == e.sizes(), "run_steps: lam and e differ in shape");
+  TORCH_CHECK(x.dim() == 2 && x.size(0) == batch && w_in.dim() == 2 && w_in.size(0) == width && w_in.size(1) == x.size(1),
+              "run_steps: x and w_in do not match");
+  TORCH_CHECK(w_hidden.dim() == 3 && w_hidden.size(0) == hidden - 1 && w_hidden.size(1) == width && w_hidden.size(2) == width,
+              "run_steps: w_hidden must be (layers - 1, width, width)");
+  TORCH_CHECK(w_hidden_t.sizes() == w_hidden.sizes(), "run_steps: w_hidden_t must be w_hidden's shape");
+  TORCH_CHECK(w_out.dim() == 2 && w_out.size(1) == width && y.sizes() == eps_out.sizes() && y.dim() == 2 &&
+                  y.size(0) == batch && y.size(1) == w_out.size(0),
+              "run_steps: w_out, y, eps_out do not match");
+  const int64_t steps = static_cast<int64_t>(alphas.size()), reductions = lam.has_value() ? 2 : 1, per_step = hidden * reductions;
+  TORCH_CHECK(hidden_sums.is_contiguous() && hidden_sums.scalar_type() == torch::kFloat64,
+              "hidden_sums: expected a contiguous float64 tensor");
+  TORCH_CHECK(hidden_sums.numel() == (steps + 1) * per_step, "hidden_sums: wrong size");
+  TORCH_CHECK(out_sums.numel() == steps + 1, "out_sums: wrong size");
+  TORCH_CHECK(skew >= 1, "run_steps: skew must be at least 1");
+  py::gil_scoped_release no_gil;
+  AT_DISPATCH_FLOATING_TYPES(p.scalar_type(), "run_steps", [&] {
+    const int threads = static_cast<int>(std::min<int64_t>(at::get_num_threads(), batch));
+    // Each thread's sums: (steps + 1, H, reductions) and (steps + 1), added in thread order below.
+    std::vector<double> thread_hidden(threads * (steps + 1) * per_step, 0.0), thread_out(threads * (steps + 1), 0.0);
+    auto thread_rows = [&](int rank) {
+      const int previous_blas_threads = MKL_Set_Num_Threads_Local(1);
+      const int64_t first = batch * rank / threads, rows = batch * (rank + 1) / threads - first;
+      const int64_t offset = first * width, n_out = w_out.size(0), n_in = x.size(1);
+      Rows<scalar_t> s{p.data_ptr<scalar_t>() + offset, a.data_ptr<scalar_t>() + offset, e.data_ptr<scalar_t>() + offset,
+                       lam.has_value() ? lam->data_ptr<scalar_t>() + offset : nullptr, w_hidden.data_ptr<scalar_t>(),
+                       w_hidden_t.data_ptr<scalar_t>(), w_out.data_ptr<scalar_t>(), y.data_ptr<scalar_t>() + first * n_out,
+                       eps_out.data_ptr<scalar_t>() + first * n_out, hidden, batch * width, rows * width,
+                       static_cast<int>(rows), static_cast<int>(width), static_cast<int>(n_out),
+                       scalar_t(s_h), scalar_t(s_out), scalar_t(eta), scalar_t(rho), {}, {}};
+      if (activation == kTanh) {
+        for (int64_t i = 0; i < hidden; ++i) {
+          s.a_layers.push_back(a.select(0, i).narrow(0, first, rows));
+          s.z_layers.push_back(p.select(0, i + 1).narrow(0, first, rows));
+        }
+      }
+      const scalar_t* x_rows = x.data_ptr<scalar_t>() + first * n_in;
+      const scalar_t* w_in_data = w_in.data_ptr<scalar_t>();
+      double* sums = thread_hidden.data() + rank * (steps + 1) * per_step + per_step;  // step 0's sums stay 0
+      double* outs = thread_out.data() + rank * (steps + 1);
+      auto run = [&](auto kind) {
+        constexpr int64_t act = decltype(kind)::value;
+        if (s.lam != nullptr) run_rows<scalar_t, act, true>(s, x_rows, w_in_data, int(n_in), scalar_t(s_in), alphas, skew, sums, outs);
+        else run_rows<scalar_t, act, false>(s, x_rows, w_in_data, int(n_in), scalar_t(s_in), alphas, skew, sums, outs);
+      };
+      if (activation == kRelu) run(std::integral_constant<int64_t, kRelu>{});
+      else if (activation == kTanh) run(std::integral_constant<int64_t, kTanh>{});
+      else run(std::integral_constant<int64_t, kLinear>{});
+      MKL_Set_Num_Threads_Local(previous_blas_threads);
+    };
+    on_threads(threads, thread_rows);
+    double* sums = hidden_sums.data_ptr<double>();
+    scalar_t* outs = out_sums.data_ptr<scalar_t>();
+    for (int64_t k = 0; k < (steps + 1) * per_step; ++k) {
+      double total = 0.0;
+      for (int rank = 0; rank < threads; ++rank) total += thread_hidden[rank * (steps + 1) * per_step + k];
+      sums[k] = total;
+    }
+    for (int64_t t = 0; t <= steps; ++t) {
+      double total = 0.0;
+      for (int rank = 0; rank < threads; ++rank) total += thread_out[rank * (steps + 1) + t];
+      outs[t] = scalar_t(total);
     }
   });
 }
 
-// The loop of the fast path (pcalm/fast.py, DESIGN section 3) for T = alphas.size() activity
-// steps: per step the same torch calls as the eager path, with the elementwise work in the two
-// kernels above. alphas[t] is the dual step's alpha after step t + 1 (0: no dual step there),
-// so the schedule itself (rounds, inner steps, timing) stays in Python.
-void run_steps(torch::Tensor p, torch::Tensor a, torch::Tensor v, torch::Tensor e, c10::optional<torch::Tensor> lam,
-               torch::Tensor w_hidden, torch::Tensor w_hidden_t, torch::Tensor w_out, torch::Tensor y, torch::Tensor eps_out,
-               torch::Tensor hidden_sums, torch::Tensor out_sums, std::vector<double> alphas, int64_t activation, double s_h,
-               double s_out, double eta, double rho) {
-  py::gil_scoped_release no_gil;
-  const int64_t hidden = e.size(0);
-  auto z = p.slice(0, 1);
-  auto e_above = e.slice(0, 1);                  // e_{l+1} for l = 1..L-2
-  auto branch = v.slice(0, 0, hidden - 1);       // e_{l+1} W_{l+1}, then the predictions phi(z_{l-1}) W_l^T
-  auto branch_out = v.select(0, hidden - 1);     // the read-out's branch
-  auto a_below = a.slice(0, 0, hidden - 1);      // phi(z_{l-1}) for l = 2..L-1
-  auto a_last = a.select(0, hidden - 1);
-  auto w_out_t = w_out.t();
-  auto eps_out_flat = eps_out.view(-1);
-  for (size_t t = 0; t < alphas.size(); ++t) {
-    at::bmm_out(branch, e_above, w_hidden);
-    at::addmm_out(branch_out, branch_out, eps_out, w_out, 0.0, s_out / s_h);
-    activity_step(z, v, e, a, activation, eta * s_h, eta);
-    if (activation == kTanh) at::tanh_out(a, z);
-    at::addmm_out(eps_out, y, a_last, w_out_t, 1.0, -s_out);
-    auto out_sum = out_sums.select(0, t + 1);
-    at::dot_out(out_sum, eps_out_flat, eps_out_flat);
-    at::bmm_out(branch, a_below, w_hidden_t);
-    errors_step(p, branch, lam, e, hidden_sums.select(0, t + 1), s_h, rho + alphas[t], alphas[t]);
-  }
-}
-
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, module) {
-  module.def("activity_step", &activity_step, "z += eta s_h v phi'(z) - eta e_l + eta e_{l+1}; relu: a = relu(z)");
-  module.def("errors_step", &errors_step, "eps, the per-layer sums, e = lam + c eps, lam += alpha eps");
-  module.def("run_steps", &run_steps, "the fast path's activity steps with the fused kernels");
+  module.def("run_steps", &run_steps, "the fast path's run: the feedforward start and T steps (see the source's header)");
 }
