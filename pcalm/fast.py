@@ -97,7 +97,7 @@ class _StackedState:
         self.Z = self.P[1:]
         self.A = self.Z if self.activation == "linear" else new(depth - 1, batch, width)
         self.D = new(depth - 1, batch, width) if eager and self.activation != "linear" else None
-        self.one = x.new_ones(())
+        self.one = x.new_ones(())  # the 1 of tanh's phi' = 1 - a^2, as an addcmul operand
         self.V = new(depth - 1, batch, width) if eager else None
         self.eps_out = new(y.shape)
         if not self.has_lam:
@@ -121,20 +121,17 @@ class _StackedState:
         self.E.zero_()
         if self.has_lam:
             self.LEps.zero_()
-        if self.activation != "linear":
-            self._activate()
+        self._activate()
 
     def _activate(self) -> None:
-        """A = phi(Z), and on the eager path D = phi'(Z) (relu: the mask z > 0, as sign(relu(z));
-        tanh: 1 - tanh(z)^2), in place."""
+        """Eager path: A = phi(Z), D = phi'(Z) (relu: the mask z > 0, as sign(relu(z)); tanh:
+        1 - tanh(z)^2), in place; linear has neither (A is Z)."""
         if self.activation == "relu":
             torch.clamp_min(self.Z, 0.0, out=self.A)
-            if self.D is not None:
-                torch.sign(self.A, out=self.D)
+            torch.sign(self.A, out=self.D)
         elif self.activation == "tanh":
             torch.tanh(self.Z, out=self.A)
-            if self.D is not None:
-                torch.addcmul(self.one, self.A, self.A, value=-1.0, out=self.D)
+            torch.addcmul(self.one, self.A, self.A, value=-1.0, out=self.D)
 
     def activity_step(self) -> None:
         """z_l <- z_l - eta (e_l - e_{l+1} J_{l+1}) on all hidden layers at once (DESIGN section 3)."""
