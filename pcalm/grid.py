@@ -68,6 +68,11 @@ class GridSpec:
         return {k: v for k, v in dataclasses.asdict(self.base).items() if k not in PER_CELL + ("download",)}
 
 
+def cell_key(cell: "TrainConfig | CellResult") -> tuple:
+    """What identifies a cell of the grid: its (algo, width, depth, activation, seed)."""
+    return tuple(getattr(cell, name) for name in PER_CELL)
+
+
 @dataclass
 class CellResult:
     """One row of cells.csv: a finished run's key, status and final metrics (NaN if diverged)."""
@@ -92,7 +97,7 @@ class CellResult:
 
     @property
     def key(self) -> tuple:
-        return tuple(getattr(self, name) for name in PER_CELL)
+        return cell_key(self)
 
     @classmethod
     def from_run(cls, result: TrainResult) -> "CellResult":
@@ -184,7 +189,7 @@ def run_grid(spec: GridSpec, out: str | Path, progress: bool = True, keep_runs: 
     out = Path(out)
     cells_path = out / "cells.csv"
     done = {cell.key for cell in read_cells(cells_path)}
-    todo = [c for c in spec.cells() if (c.algo, c.width, c.depth, c.activation, c.seed) not in done]
+    todo = [c for c in spec.cells() if cell_key(c) not in done]
     # Missing data fails here, before anything is written into ``out``.
     data = load_dataset(spec.base.dataset, spec.base.data_dir, spec.base.download, spec.base.split_seed) if todo else None
     out.mkdir(parents=True, exist_ok=True)
@@ -192,7 +197,7 @@ def run_grid(spec: GridSpec, out: str | Path, progress: bool = True, keep_runs: 
     for config in tqdm(todo, desc="grid", unit="cell", disable=not progress):
         run_dir = out / "runs" / f"{config.algo}_N{config.width}_L{config.depth}_{config.activation}_s{config.seed}" if keep_runs else None
         _append(cells_path, CellResult.from_run(train(config, run_dir, progress=progress, data=data)))
-    wanted = {(c.algo, c.width, c.depth, c.activation, c.seed) for c in spec.cells()}
+    wanted = {cell_key(c) for c in spec.cells()}
     cells = [cell for cell in read_cells(cells_path) if cell.key in wanted]
     figures = [str(p) for p in draw_heatmaps(spec, cells, out)]
     write_summary(spec, cells, out / "grid_summary.csv")
@@ -201,9 +206,14 @@ def run_grid(spec: GridSpec, out: str | Path, progress: bool = True, keep_runs: 
     return result
 
 
+def seed_runs(cells: list[CellResult], algo: str, activation: str, depth: int, width: int) -> list[CellResult]:
+    """The rows of one (algo, activation, depth, width), one per seed that ran."""
+    return [c for c in cells if (c.algo, c.activation, c.depth, c.width) == (algo, activation, depth, width)]
+
+
 def mean_accuracy(cells: list[CellResult], algo: str, activation: str, depth: int, width: int) -> float:
     """Mean test accuracy over the cell's seeds; NaN when none ran or any diverged."""
-    values = [c.test_acc for c in cells if (c.algo, c.activation, c.depth, c.width) == (algo, activation, depth, width)]
+    values = [c.test_acc for c in seed_runs(cells, algo, activation, depth, width)]
     return float(np.mean(values)) if values and all(math.isfinite(v) for v in values) else math.nan
 
 
@@ -234,7 +244,7 @@ def write_summary(spec: GridSpec, cells: list[CellResult], path: Path) -> None:
             for activation in spec.activations:
                 for depth in spec.depths:
                     for width in spec.widths:
-                        group = [c for c in cells if (c.algo, c.activation, c.depth, c.width) == (algo, activation, depth, width)]
+                        group = seed_runs(cells, algo, activation, depth, width)
                         finite = [c for c in group if c.status == "ok"]
                         acc = [c.test_acc for c in finite]
                         cos = [c.cosine_to_bp for c in finite]
