@@ -21,7 +21,7 @@ import torch
 import numerics
 import pcalm
 from paper_checks.measures import relative_error, worst
-from paper_checks.methods import method_under_test
+from paper_checks.methods import dual_alpha, method_under_test
 from paper_checks.nets import random_batch, random_linear_nets, residual_linear_weights
 from paper_checks.verdict import CheckContext, Criterion, Verdict
 from theory.block_form import exact_bp_every_depth
@@ -49,7 +49,7 @@ def engine_error(weights: list[np.ndarray], ctx: CheckContext, residual_raw: lis
     ``residual_raw``: run a linear ResidualMLP with these raw weights (``weights`` are its effective ones)."""
     x, y = random_batch(weights, batch=4, seed=ctx.seed)
     eta = numerics.paper_eta(weights)
-    radius = numerics.schedule_spectral_radius(weights, eta, 0.0 if ctx.method == "pc" else 1.0)
+    radius = numerics.schedule_spectral_radius(weights, eta, dual_alpha(ctx))
     steps = MAX_ENGINE_STEPS if radius >= 1 else min(MAX_ENGINE_STEPS, max(10, math.ceil(math.log(1e-13) / math.log(radius))))
     if residual_raw is None:
         model = pcalm.MLP.from_weights([torch.from_numpy(w) for w in weights], activation="linear")
@@ -64,13 +64,12 @@ def engine_error(weights: list[np.ndarray], ctx: CheckContext, residual_raw: lis
 def check(ctx: CheckContext) -> Verdict:
     """Symbolic, numerical and engine evidence that the method's equilibrium gradient is BP's; judge C1."""
     start = time.perf_counter()
-    method = "pc" if ctx.method == "pc" else "pc-alm"
     derivations = symbolic(ctx)
     nets = random_linear_nets(NET_COUNTS[ctx.tier], seed=ctx.seed + 1)
     numeric_errors, conditions = [], []
     for weights in nets:
         x, y = random_batch(weights, batch=3, seed=ctx.seed)
-        equilibrium = numerics.linear_equilibrium(weights, x, y, method=method)
+        equilibrium = numerics.linear_equilibrium(weights, x, y, method=ctx.method)
         numeric_errors.append(relative_error(equilibrium.weight_grads, numerics.bp_gradients(weights, x, y).weight_grads))
         conditions.append(float(np.linalg.cond(numerics.kkt_matrix(weights).toarray())))
     engine = [engine_error(w, ctx) for w in nets[: ENGINE_NETS[ctx.tier]]]
@@ -83,7 +82,7 @@ def check(ctx: CheckContext) -> Verdict:
         Criterion("max relative error of the engine's gradient to BP's after a converged run (pcalm)", worst(e for e, _ in engine), "<=", GRADIENT_TOLERANCE, "runs last until rho(M)^T < 1e-13 (capped at 20000 steps), so a converging engine ends near 1e-13"),
     ]
     evidence = {
-        "method": method, "symbolic": derivations, "failed_derivations": failed,
+        "method": ctx.method, "symbolic": derivations, "failed_derivations": failed,
         "numeric_nets": len(nets), "numeric_max_error": worst(numeric_errors), "numeric_median_error": float(np.median(numeric_errors)),
         "max_kkt_condition": max(conditions), "engine_errors": [e for e, _ in engine], "engine_steps": [s for _, s in engine],
     }

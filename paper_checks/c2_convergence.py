@@ -21,7 +21,7 @@ import torch
 import numerics
 import pcalm
 from paper_checks.measures import worst
-from paper_checks.methods import method_under_test
+from paper_checks.methods import dual_alpha, method_under_test
 from paper_checks.nets import random_batch, random_linear_nets, residual_linear_weights
 from paper_checks.verdict import CheckContext, Criterion, Verdict
 from pcalm.plotting import Line, plot_lines
@@ -49,8 +49,7 @@ def check_nets(ctx: CheckContext) -> list[tuple[str, list[np.ndarray]]]:
 def engine_distance_curve(weights: list[np.ndarray], ctx: CheckContext, eta: float, steps: int) -> np.ndarray:
     """Relative distance of the engine's (z, lam) to the exact equilibrium after every activity step."""
     x, y = random_batch(weights, batch=4, seed=ctx.seed)
-    method = "pc" if ctx.method == "pc" else "pc-alm"
-    exact = numerics.linear_equilibrium(weights, x, y, method=method)
+    exact = numerics.linear_equilibrium(weights, x, y, method=ctx.method)
     target = np.concatenate([a.ravel() for a in exact.z + exact.lam])
     model = pcalm.MLP.from_weights([torch.from_numpy(w) for w in weights], activation="linear")
     distances: list[float] = []
@@ -84,10 +83,9 @@ def bound_prediction(weights: list[np.ndarray], ctx: CheckContext, alpha: float)
 def check(ctx: CheckContext) -> Verdict:
     """Flow eigenvalues, schedule spectral radii under the step rule, engine convergence; judge C2."""
     start = time.perf_counter()
-    alpha = 0.0 if ctx.method == "pc" else 1.0
-    flow_method = "pc" if ctx.method == "pc" else "pc-alm"
+    alpha = dual_alpha(ctx)
     nets = check_nets(ctx)
-    max_real = worst(float(np.max(numerics.flow_eigenvalues(w, rho, method=flow_method).real)) for _, w in nets for rho in RHOS)
+    max_real = worst(float(np.max(numerics.flow_eigenvalues(w, rho, method=ctx.method).real)) for _, w in nets for rho in RHOS)
     radii = {name: numerics.schedule_spectral_radius(w, ETA_FACTOR * numerics.paper_eta(w), alpha) for name, w in nets}
     worst_name = max(radii, key=radii.get)
 

@@ -6,8 +6,16 @@ import pcalm
 from paper_checks.verdict import CheckContext
 
 
+PAPER_ALPHA = 1.0  # the dual step of the paper's defaults (rho = 1)
+
+
 def method_under_test(ctx: CheckContext, eta: float, steps: int | None = None) -> pcalm.PC | pcalm.PCALM:
     """PCALM(eta, alpha=1, rho=1, steps) - the paper's defaults - or PC(eta, steps) under ``--algo pc``."""
     if ctx.method == "pc":
         return pcalm.PC(eta=eta, steps=steps)
-    return pcalm.PCALM(eta=eta, alpha=1.0, rho=1.0, steps=steps)
+    return pcalm.PCALM(eta=eta, alpha=PAPER_ALPHA, rho=1.0, steps=steps)
+
+
+def dual_alpha(ctx: CheckContext) -> float:
+    """The dual step of the method under test: PC's multipliers stay 0 (alpha = 0)."""
+    return 0.0 if ctx.method == "pc" else PAPER_ALPHA

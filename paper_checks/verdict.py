@@ -75,6 +75,12 @@ class CheckContext:
     out: Path = Path("results/check")
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        if self.tier not in ("quick", "full"):
+            raise ValueError(f"tier: expected 'quick' or 'full', got {self.tier!r}")
+        if self.method not in ("pc-alm", "pc"):
+            raise ValueError(f"method: expected 'pc-alm' or 'pc', got {self.method!r}")
+
     def figure(self, name: str) -> Path:
         """Path of a figure file in the output folder."""
         path = self.out / "figures" / name

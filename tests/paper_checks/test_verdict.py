@@ -41,3 +41,11 @@ def test_worst_keeps_nan_so_a_nan_measurement_fails():
     measured = worst([1e-14, float("nan")])
     assert measured != measured
     assert not Criterion("error", measured, "<=", 1e-9, "r").passed
+
+
+@pytest.mark.parametrize(("field", "value"), [("method", "bp"), ("tier", "medium")])
+def test_check_context_rejects_an_unknown_method_or_tier(field: str, value: str) -> None:
+    # The checks read ctx.method as the method's name and PC as the only negative control:
+    # anything else must stop here, not run as PC-ALM.
+    with pytest.raises(ValueError, match=field):
+        CheckContext(**{field: value})
