@@ -64,10 +64,7 @@ def check(ctx: CheckContext) -> Verdict:
     start = time.perf_counter()
     shape = SHAPES[ctx.tier]
     depth = shape["depth"]
-    data = load_dataset("digits")  # the training split, standardised with its own statistics
-    x, y = data.x_train, data.y_train
-    rows = torch.randperm(len(x), generator=torch.Generator().manual_seed(ctx.seed))[: shape["batch"]]
-    x, y = x[rows], y[rows]
+    x, y = load_dataset("digits").training_batch(shape["batch"], ctx.seed)
     model = pcalm.ResidualMLP(x.shape[1], shape["width"], depth, y.shape[1], "relu", seed=ctx.seed, dtype=torch.float64)
     eta = 1.0 / pcalm.activity_lambda_max(model, x, y)
     tested = method_under_test(ctx, eta, steps=LONG_RUN * depth)

@@ -58,6 +58,19 @@ def test_teacher_task_is_seeded_and_not_trivial():
     assert data.y_train.mean(dim=0).max() < 0.25
 
 
+def test_training_batch_is_seeded_distinct_rows_of_the_training_split():
+    data = load_dataset("teacher")
+    x, y = data.training_batch(16, seed=3)
+    assert x.shape == (16, data.input_dim) and y.shape == (16, data.num_classes)
+    matches = [torch.nonzero((data.x_train == row).all(dim=1)).flatten() for row in x]
+    rows = torch.cat(matches)
+    assert len(rows) == 16 and len(torch.unique(rows)) == 16  # each a distinct training row
+    assert torch.equal(y, data.y_train[rows])  # labels stay with their inputs
+    again, _ = data.training_batch(16, seed=3)
+    other, _ = data.training_batch(16, seed=4)
+    assert torch.equal(x, again) and not torch.equal(x, other)
+
+
 def test_batch_order_is_a_seeded_permutation_in_full_batches():
     batches = batch_order(100, 32, seed=0, epoch=1)
     assert [len(b) for b in batches] == [32, 32, 32]

@@ -29,10 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Cosine of PC's and PC-ALM's weight gradients (T = 2L, eta = 1/lambda_max) to BP's."""
-    data = load_dataset("digits")  # the training split, standardised with its own statistics
-    x, y = data.x_train, data.y_train
-    rows = torch.randperm(len(x), generator=torch.Generator().manual_seed(args.seed))[: args.batch_size]
-    x, y = x[rows], y[rows]
+    x, y = load_dataset("digits").training_batch(args.batch_size, args.seed)
     model = ResidualMLP(x.shape[1], args.width, args.depth, y.shape[1], args.activation, seed=args.seed, dtype=torch.float64)
     bp = infer(model, x, y, BP())
     report = {"width": args.width, "depth": args.depth, "activation": args.activation, "batch_size": args.batch_size, "seed": args.seed}

@@ -35,6 +35,12 @@ class Dataset:
     def num_classes(self) -> int:
         return self.y_train.shape[1]
 
+    def training_batch(self, size: int, seed: int) -> tuple[Tensor, Tensor]:
+        """``size`` training rows drawn without replacement by ``seed`` (the first ``size`` of a
+        seeded permutation), as (x, y)."""
+        rows = torch.randperm(len(self.x_train), generator=torch.Generator().manual_seed(seed))[:size]
+        return self.x_train[rows], self.y_train[rows]
+
     def to(self, device: torch.device | str, dtype: torch.dtype) -> "Dataset":
         """A copy on ``device`` in ``dtype``."""
         move = lambda t: t.to(device=device, dtype=dtype)  # noqa: E731
