@@ -47,7 +47,8 @@ steps end with a dual step is decided here, once, for both.
 
 Energies: each step stores per-layer sums, not the L_rho terms themselves: <eps_l, lam_l> and
 <eps_l, eps_l> for all hidden layers at once (PC: <eps_l, eps_l> alone; one batched dot product
-on the eager path, float64 sums per thread in the fused run), and the terms <lam, eps> + rho/2 |eps|^2
+on the eager path; in the fused run, per thread, in the working precision over blocks of 8 cache
+lines and in float64 across blocks), and the terms <lam, eps> + rho/2 |eps|^2
 are formed from the (steps+1, L) table after the loop. The check for non-finite values runs
 once, on that table, as in the reference loop.
 """
@@ -214,7 +215,7 @@ def augmented_lagrangian(model: ResidualMLP, x: Tensor, y: Tensor, algo: PCALM, 
     ]
     steps = len(alphas)
     reductions = 2 if state.has_lam else 1
-    # Per step and hidden layer: [<eps, lam>, <eps, eps>] (PC: [<eps, eps>]); the fused kernels sum in float64.
+    # Per step and hidden layer: [<eps, lam>, <eps, eps>] (PC: [<eps, eps>]); the fused kernels return float64 sums.
     hidden = torch.zeros(steps + 1, model.depth - 1, 1, reductions, dtype=x.dtype if kernels is None else torch.float64, device=x.device)
     out = x.new_empty(steps + 1)
     if kernels is not None:

@@ -65,7 +65,7 @@ def _build() -> ModuleType | None:
         return cpp_extension.load(
             name=name,
             sources=[str(SOURCE)],
-            extra_cflags=["-O3", "-march=native", "-ffp-contract=off", "-fopenmp"],
+            extra_cflags=["-O3", "-march=native", "-ffp-contract=fast", "-fopenmp"],
             extra_ldflags=["-fopenmp"],
             build_directory=str(directory),
             verbose=False,

@@ -142,12 +142,14 @@ def test_results_do_not_depend_on_the_sweep_length(monkeypatch: pytest.MonkeyPat
 
 
 @pytest.mark.parametrize("threads", [1, 3])
-@pytest.mark.parametrize("batch", [1, 7])
-def test_any_split_of_the_rows_among_threads_gives_the_reference(threads: int, batch: int) -> None:
+@pytest.mark.parametrize(("batch", "width"), [(1, 5), (7, 5), (9, 41)])
+def test_any_split_of_the_rows_among_threads_gives_the_reference(threads: int, batch: int, width: int) -> None:
     # The batch's rows are split among the threads (fewer rows than threads included); only the
     # order of the per-thread sums changes, so the float64 results stay within test_fast_path's 1e-12.
+    # Width 41, batch 9: a thread's layer holds 123 to 369 elements, so the pass runs several
+    # blocks of kBlock lines of 8 doubles, a partial block and a tail of single elements.
     require_fused_kernels()
-    model = pcalm.ResidualMLP(7, 5, 5, 3, "tanh", seed=3, dtype=torch.float64)
+    model = pcalm.ResidualMLP(7, width, 5, 3, "tanh", seed=3, dtype=torch.float64)
     generator = torch.Generator().manual_seed(4)
     x = torch.randn(batch, 7, generator=generator, dtype=torch.float64)
     y = torch.randn(batch, 3, generator=generator, dtype=torch.float64)

@@ -11,7 +11,8 @@
 //   then one pass over the layer's rows:
 //     z_i += eta s_h v * phi'(z_i) - eta e_i + eta e_{i+1},  a_i = phi(z_i)     (the activity step)
 //     eps_i = z_i - z_{i-1} - s_h m  (layer 0: z_0 - mu_1), the sums <eps_i, lam_i> and
-//     <eps_i, eps_i> (float64), e_i = lam_i + (rho + alpha_t) eps_i, lam_i += alpha_t eps_i
+//     <eps_i, eps_i> (in float64 across blocks of lines), e_i = lam_i + (rho + alpha_t) eps_i,
+//     lam_i += alpha_t eps_i
 //                                        (the prediction pass at the new z, and the dual step)
 //
 // and the last hidden layer's step is followed by the read-out, e_out = y - s_out a_{L-1} W_L^T
@@ -33,6 +34,7 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 extern "C" {
@@ -47,6 +49,24 @@ namespace {
 
 constexpr int64_t kLinear = 0, kRelu = 1, kTanh = 2;
 constexpr int64_t kAhead = 4;  // software prefetch distance in cache lines (layer_step)
+constexpr int64_t kBlock = 8;  // lines per partial energy sum in scalar_t (layer_step)
+
+// One cache line of scalar_t as one vector (a GCC/Clang vector extension; -march=native maps it
+// onto the widest registers there are), and unaligned loads and stores of one element or a line.
+template <typename scalar_t>
+using Line __attribute__((vector_size(64))) = scalar_t;
+
+template <typename T, typename scalar_t>
+T load(const scalar_t* from) {
+  T value;
+  std::memcpy(&value, from, sizeof(T));
+  return value;
+}
+
+template <typename T, typename scalar_t>
+void store(scalar_t* to, const T& value) {
+  std::memcpy(to, &value, sizeof(T));
+}
 
 // c (rows x cols) = alpha x (rows x inner) @ Y + beta c, all row-major, where Y is y (inner x cols)
 // or, with y_transposed, y^T for y (cols x inner). BLAS is column-major, so this is
@@ -124,50 +144,68 @@ void layer_step(const Rows<scalar_t>& s, int64_t i, double alpha, scalar_t* v, s
   const scalar_t eta_sh = s.eta * s.s_h, eta = s.eta, keep_above = from_above ? scalar_t(1) : scalar_t(0);
   const scalar_t minus_sh = -s.s_h, c = scalar_t(double(s.rho) + alpha), dual_alpha = scalar_t(alpha);
   const bool dual = alpha != 0.0;
-  // One element: the activity update, then eps, e and lam at the new z; the sums accumulate in
-  // the given slots.
-  auto element = [&](int64_t j, double& eps_lam, double& eps_eps) {
-    scalar_t zj = z[j];
-    scalar_t slope = scalar_t(1);
-    if constexpr (activation == kRelu) slope = zj > scalar_t(0) ? scalar_t(1) : scalar_t(0);
-    if constexpr (activation == kTanh) slope = scalar_t(1) - a[j] * a[j];
-    zj = zj + eta_sh * v[j] * slope;
-    zj = zj - eta * e[j];
-    zj = zj + keep_above * (eta * e_above[j]);
-    z[j] = zj;
-    if constexpr (activation == kRelu) a[j] = zj < scalar_t(0) ? scalar_t(0) : zj;
-    scalar_t eps = zj - below[j];
-    if (predicted) eps = eps + minus_sh * m[j];
-    eps_eps += double(eps) * double(eps);
+  // The elements at j, one (T = scalar_t) or a cache line's worth (T = Line<scalar_t>): the
+  // activity update, then eps, e and lam at the new z; eps^2 and eps lam go to the partial sums.
+  auto update = [&]<typename T>(int64_t j, T& eps_eps, T& eps_lam) {
+    const T zero{}, one = zero + scalar_t(1);
+    T zj = load<T>(z + j);
+    T slope = one;
+    if constexpr (activation == kRelu) slope = zj > zero ? one : zero;
+    if constexpr (activation == kTanh) {
+      const T aj = load<T>(a + j);  // phi(z) before the update
+      slope = one - aj * aj;
+    }
+    zj = zj + eta_sh * load<T>(v + j) * slope;
+    zj = zj - eta * load<T>(e + j);
+    zj = zj + keep_above * (eta * load<T>(e_above + j));
+    store(z + j, zj);
+    if constexpr (activation == kRelu) store(a + j, zj < zero ? zero : zj);
+    T eps = zj - load<T>(below + j);
+    if (predicted) eps = eps + minus_sh * load<T>(m + j);
+    eps_eps += eps * eps;
     if constexpr (multipliers) {
-      const scalar_t old = lam[j];
-      eps_lam += double(eps) * double(old);
-      e[j] = old + c * eps;
-      if (dual) lam[j] = old + dual_alpha * eps;
+      const T old = load<T>(lam + j);
+      eps_lam += eps * old;
+      store(e + j, old + c * eps);
+      if (dual) store(lam + j, old + dual_alpha * eps);
     } else {
-      e[j] = eps;
+      store(e + j, eps);
     }
   };
   // The pass reads up to eight streams from L2 (the state is larger than L1), more than the
-  // hardware prefetcher follows: each cache line's elements are computed while the lines
+  // hardware prefetcher follows: each cache line is computed as one vector while the lines
   // kAhead lines further on are requested (for writing where the pass writes them). The sums
-  // accumulate per position in the line, one vector, and are added at the end.
-  constexpr int64_t line = 64 / sizeof(scalar_t), ahead = kAhead * line;
+  // accumulate per position in the line, in scalar_t over kBlock lines and then in float64: a
+  // float32 partial carries at most kBlock = 8 roundings, and only the partials are converted
+  // (converting each product was what bound the pass); the positions are added at the end.
+  using Vector = Line<scalar_t>;
+  constexpr int64_t line = sizeof(Vector) / sizeof(scalar_t), ahead = kAhead * line;
   double lam_slots[line] = {}, eps_slots[line] = {};
   const int64_t whole_lines = s.count - s.count % line;
-  for (int64_t j0 = 0; j0 < whole_lines; j0 += line) {
-    __builtin_prefetch(z + j0 + ahead, 1);
-    __builtin_prefetch(e + j0 + ahead, 1);
-    __builtin_prefetch(e_above + j0 + ahead, 0);
-    __builtin_prefetch(below + j0 + ahead, 0);
-    __builtin_prefetch(v + j0 + ahead, 0);
-    if constexpr (activation != kLinear) __builtin_prefetch(a + j0 + ahead, 1);
-    if (predicted) __builtin_prefetch(m + j0 + ahead, 0);
-    if constexpr (multipliers) __builtin_prefetch(lam + j0 + ahead, 1);
-#pragma omp simd
-    for (int64_t k = 0; k < line; ++k) element(j0 + k, lam_slots[k], eps_slots[k]);
+  for (int64_t b0 = 0; b0 < whole_lines; b0 += kBlock * line) {
+    Vector eps_eps{}, eps_lam{};
+    for (int64_t j0 = b0; j0 < std::min(b0 + kBlock * line, whole_lines); j0 += line) {
+      __builtin_prefetch(z + j0 + ahead, 1);
+      __builtin_prefetch(e + j0 + ahead, 1);
+      __builtin_prefetch(e_above + j0 + ahead, 0);
+      __builtin_prefetch(below + j0 + ahead, 0);
+      __builtin_prefetch(v + j0 + ahead, 0);
+      if constexpr (activation != kLinear) __builtin_prefetch(a + j0 + ahead, 1);
+      if (predicted) __builtin_prefetch(m + j0 + ahead, 0);
+      if constexpr (multipliers) __builtin_prefetch(lam + j0 + ahead, 1);
+      update(j0, eps_eps, eps_lam);
+    }
+    for (int64_t k = 0; k < line; ++k) {
+      eps_slots[k] += double(eps_eps[k]);
+      lam_slots[k] += double(eps_lam[k]);
+    }
   }
-  for (int64_t j = whole_lines; j < s.count; ++j) element(j, lam_slots[0], eps_slots[0]);
+  for (int64_t j = whole_lines; j < s.count; ++j) {
+    scalar_t eps_eps{}, eps_lam{};
+    update(j, eps_eps, eps_lam);
+    eps_slots[0] += double(eps_eps);
+    lam_slots[0] += double(eps_lam);
+  }
   double eps_lam = 0.0, eps_eps = 0.0;
   for (int64_t k = 0; k < line; ++k) {
     eps_lam += lam_slots[k];
