@@ -1,7 +1,11 @@
-"""Shared test configuration: Hypothesis profiles and float64 defaults.
+"""Shared test configuration: Hypothesis profiles, the test device, one-thread runs.
 
 Hypothesis runs under the seeded, bounded ``ci`` profile unless ``PCALM_HYPOTHESIS_PROFILE``
 names another one (``full`` runs many more examples).
+
+The tests that take the ``device`` fixture run the engine, the fast path, training and the
+benchmark on ``PCALM_TEST_DEVICE`` (default ``cpu``; ``cuda`` on a GPU machine), against
+references computed on the CPU; a device that is not there stops the run rather than skipping.
 """
 
 import os
@@ -26,6 +30,20 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile(os.environ.get("PCALM_HYPOTHESIS_PROFILE", "ci"))
+
+
+from tests.helpers import TEST_DEVICE
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if TEST_DEVICE.type == "cuda" and not torch.cuda.is_available():
+        raise pytest.UsageError("PCALM_TEST_DEVICE=cuda, but torch sees no CUDA device")
+
+
+@pytest.fixture
+def device() -> torch.device:
+    """The device under test (PCALM_TEST_DEVICE, default cpu)."""
+    return TEST_DEVICE
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Test helpers: random float64 models and batches, and an independent autograd L_rho."""
+"""Test helpers: the device under test, random float64 models and batches, an independent
+autograd L_rho, and the fused kernels or a reason why not."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import pcalm.fused
 
 Tensor = torch.Tensor
 ACTIVATIONS = ("linear", "tanh", "relu")
+# The device the device-aware tests run on (tests/conftest.py): PCALM_TEST_DEVICE, default cpu.
+TEST_DEVICE = torch.device(os.environ.get("PCALM_TEST_DEVICE", "cpu"))
 
 
 def random_model(kind: str, activation: str, seed: int) -> pcalm.LayeredModel:

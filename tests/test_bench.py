@@ -31,8 +31,8 @@ def test_timing_rounds_alternate_their_order_and_skip_the_warmup() -> None:
     assert set(medians) == set("abc") and all(ms >= 0.0 for ms in medians.values())
 
 
-def test_bench_shape_reports_consistent_ratios() -> None:
-    result = bench_shape(3, 4, 2, torch.device("cpu"), warmup=0, repeats=1)
+def test_bench_shape_reports_consistent_ratios(device: torch.device) -> None:
+    result = bench_shape(3, 4, 2, device, warmup=0, repeats=1)
     assert result.steps == 6
     assert result.pcalm_over_pc == pytest.approx(result.pcalm_ms / result.pc_ms, rel=1e-12)
     assert result.pcalm_over_bp == pytest.approx(result.pcalm_ms / result.bp_ms, rel=1e-12)

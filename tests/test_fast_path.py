@@ -1,7 +1,8 @@
 """The fast path (pcalm.fast) against the reference loop (pcalm.inference._augmented_lagrangian).
 
-Both run the same schedule in float64, the fast path once with its eager ops and once with its
-fused CPU kernels (pcalm/csrc/fused_steps.cpp); they differ only in the order of floating-point
+Both run the same schedule in float64, the fast path on the device under test
+(``PCALM_TEST_DEVICE``, tests/conftest.py) with its eager ops and, on the CPU, with its fused
+kernels (pcalm/csrc/fused_steps.cpp), the reference loop on the CPU; they differ only in the order of floating-point
 operations (stacked vs per-layer, in-place vs fresh tensors, energies as batched sums), so each
 quantity agrees to a few ulps per step. Over at most 15 activity steps on O(1) values that stays
 below 1e-12 relative to the quantity's size (measured: <= 2e-15), while a wrong index, sign,
@@ -15,7 +16,7 @@ import torch
 
 import pcalm
 from pcalm.inference import NonFiniteActivityError, infer
-from tests.helpers import require_fused_kernels
+from tests.helpers import TEST_DEVICE, require_fused_kernels
 
 Tensor = torch.Tensor
 TOLERANCE = 1e-12
@@ -48,20 +49,31 @@ def _assert_close(name: str, fast: list[Tensor], reference: list[Tensor]) -> Non
 @pytest.mark.parametrize("activation", ["linear", "tanh", "relu"])
 @pytest.mark.parametrize("depth", [2, 3, 6])
 @pytest.mark.parametrize("algo", SCHEDULES, ids=lambda a: repr(a))
-@pytest.mark.parametrize("fused", [False, True], ids=["eager", "fused"])
-def test_fast_path_equals_reference_loop(activation: str, depth: int, algo: pcalm.PCALM, fused: bool) -> None:
+@pytest.mark.parametrize("fused", [False, True] if TEST_DEVICE.type == "cpu" else [False], ids=lambda fused: "fused" if fused else "eager")
+def test_fast_path_equals_reference_loop(activation: str, depth: int, algo: pcalm.PCALM, fused: bool, device: torch.device) -> None:
     if fused:
         require_fused_kernels()
     model, x, y = _model_and_batch(activation, depth)
     reference = infer(model, x, y, algo, fast=False)
     schedule = algo.as_pcalm() if isinstance(algo, pcalm.PC) else algo
-    fast = pcalm.fast.augmented_lagrangian(model, x, y, schedule, algo.name, fused=fused)
-    _assert_close("weight_grads", fast.weight_grads, reference.weight_grads)
-    _assert_close("z", fast.z, reference.z)
-    _assert_close("lam", fast.lam, reference.lam)
-    _assert_close("energies", [fast.energies, fast.layer_energies], [reference.energies, reference.layer_energies])
+    fast = pcalm.fast.augmented_lagrangian(model.to(device), x.to(device), y.to(device), schedule, algo.name, fused=fused)
+    on_cpu = lambda tensors: [t.cpu() for t in tensors]  # noqa: E731
+    _assert_close("weight_grads", on_cpu(fast.weight_grads), reference.weight_grads)
+    _assert_close("z", on_cpu(fast.z), reference.z)
+    _assert_close("lam", on_cpu(fast.lam), reference.lam)
+    _assert_close("energies", on_cpu([fast.energies, fast.layer_energies]), [reference.energies, reference.layer_energies])
     assert fast.bias_grads == reference.bias_grads == [None] * depth
     assert fast.eta == reference.eta
+
+
+def test_the_eager_loop_keeps_every_tensor_on_the_batchs_device() -> None:
+    # On the meta device (shapes, no data) every op runs until the one host synchronisation, the
+    # check for non-finite energies after the loop; a tensor made on the CPU on the way (a
+    # buffer, a constant) would stop the run earlier with a device mismatch instead.
+    model, x, y = _model_and_batch("tanh", 4)
+    with pytest.raises(RuntimeError, match=r"item\(\) cannot be called on meta tensors") as stop:
+        pcalm.fast.augmented_lagrangian(model.to("meta"), x.to("meta"), y.to("meta"), pcalm.PCALM(eta=0.2, inner_steps=2), "pc-alm")
+    assert any(frame.name == "raise_if_not_finite" for frame in stop.traceback)
 
 
 def test_infer_takes_the_fast_path_by_default_and_the_reference_loop_with_an_observer(monkeypatch: pytest.MonkeyPatch) -> None:

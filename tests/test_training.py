@@ -85,6 +85,20 @@ def test_outputs_metrics_csv_and_summary_json(tmp_path):
     assert TrainResult.from_dict(summary) == result
 
 
+@pytest.mark.parametrize("algo", ["bp", "pc-alm"])
+def test_training_runs_on_the_device_under_test(algo, device):
+    # PCALM_TEST_DEVICE (tests/conftest.py): data, model, inference and the optimizer on that
+    # device. Its float32 results differ from the CPU's in rounding only (about 1e-7 per
+    # operation), so after the 22 optimizer steps of an epoch the test loss agrees to 1e-4
+    # relative, while the epoch's training itself moves it by about 9% (checked below).
+    on_device = train(TrainConfig(algo=algo, device=str(device), **{**SMALL, "epochs": 1}), progress=False)
+    on_cpu = train(TrainConfig(algo=algo, **{**SMALL, "epochs": 1}), progress=False)
+    assert on_device.status == "ok" and on_device.device.startswith(device.type)
+    start, end = on_cpu.history[0].test_mse, on_cpu.history[-1].test_mse
+    assert abs(end - start) > 1e-3 * start
+    assert abs(on_device.history[-1].test_mse - end) <= 1e-4 * end
+
+
 def test_metrics_agree_with_their_definitions():
     result = train(TrainConfig(algo="bp", **SMALL), progress=False)
     initial = result.history[0]
