@@ -14,6 +14,8 @@ import pytest
 import torch
 from hypothesis import HealthCheck, settings
 
+from tests.helpers import TEST_DEVICE
+
 settings.register_profile(
     "ci",
     max_examples=25,
@@ -30,9 +32,6 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile(os.environ.get("PCALM_HYPOTHESIS_PROFILE", "ci"))
-
-
-from tests.helpers import TEST_DEVICE
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -1,8 +1,8 @@
 """The fast path (pcalm.fast) against the reference loop (pcalm.inference._augmented_lagrangian).
 
-Both run the same schedule in float64, the fast path on the device under test
-(``PCALM_TEST_DEVICE``, tests/conftest.py) with its eager ops and, on the CPU, with its fused
-kernels (pcalm/csrc/fused_steps.cpp), the reference loop on the CPU; they differ only in the order of floating-point
+Both run the same schedule in float64: the reference loop on the CPU, the fast path on the
+device under test (``PCALM_TEST_DEVICE``, tests/conftest.py) with its eager ops and, on the CPU,
+with its fused kernels (pcalm/csrc/fused_steps.cpp). They differ only in the order of floating-point
 operations (stacked vs per-layer, in-place vs fresh tensors, energies as batched sums), so each
 quantity agrees to a few ulps per step. Over at most 15 activity steps on O(1) values that stays
 below 1e-12 relative to the quantity's size (measured: <= 2e-15), while a wrong index, sign,
