@@ -23,6 +23,15 @@ def test_c2_fails_with_a_too_large_step(tmp_path, monkeypatch):
     assert "max spectral radius of the schedule under eta = 1/lambda_max" in failed
 
 
+def test_c2_runs_until_the_predicted_distance_within_its_bounds():
+    # 0.5^10 = 9.8e-4 is the first power below 1e-3; 2^10 = 1024 the first above 1e3.
+    assert c2.steps_until(0.5, 1e-3) == 10 and c2.steps_until(2.0, 1e3) == 10
+    # A schedule that does not contract toward the target runs the fixed unstable budget ...
+    assert c2.steps_until(1.0, 1e-3) == c2.steps_until(1.2, 1e-3) == c2.steps_until(0.9, 1e3) == c2.UNSTABLE_STEPS
+    # ... and a nearly neutral one is bounded: 1 - 1e-9 would need 2.3e10 steps to reach 1e-10.
+    assert c2.steps_until(1.0 - 1e-9, 1e-10) == c2.MAX_CURVE_STEPS
+
+
 def test_c3_holds(tmp_path):
     verdict = c3.check(CheckContext(out=tmp_path))
     assert verdict.verdict == "holds", verdict.to_dict()["criteria"]
