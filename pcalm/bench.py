@@ -33,6 +33,7 @@ from typing import Callable
 
 import torch
 from torch.profiler import ProfilerActivity, profile
+from tqdm.auto import tqdm
 
 from pcalm import fused
 from pcalm.algorithms import BP, PC, PCALM
@@ -184,10 +185,14 @@ def _cpu_model() -> str:
     return platform.processor()
 
 
-def run_bench(shapes: tuple[tuple[int, int, int], ...], device: torch.device, warmup: int = 2, repeats: int = 7) -> dict[str, object]:
-    """All shapes, one after the other, with the machine description before and after."""
+def run_bench(shapes: tuple[tuple[int, int, int], ...], device: torch.device, warmup: int = 2, repeats: int = 7, progress: bool = True) -> dict[str, object]:
+    """All shapes, one after the other (a progress bar on stderr), with the machine description before and after."""
     before = machine(device)
-    results = [dataclasses.asdict(bench_shape(d, w, b, device, warmup, repeats)) for d, w, b in shapes]
+    results = []
+    bar = tqdm(shapes, desc="bench", unit="shape", disable=not progress)
+    for depth, width, batch in bar:
+        bar.set_postfix_str(f"L={depth} N={width} B={batch}")
+        results.append(dataclasses.asdict(bench_shape(depth, width, batch, device, warmup, repeats)))
     return {"machine": before, "load_average_1min_after": os.getloadavg()[0], "warmup": warmup, "repeats": repeats, "results": results}
 
 
