@@ -24,6 +24,28 @@ def test_residual_mlp_follows_the_paper_formulas(activation):
     torch.testing.assert_close(model(x), expected, rtol=1e-14, atol=1e-14)
 
 
+def test_residual_feedforward_gives_predict_per_layer_and_one_unbind_to_autograd():
+    # The feedforward pass unbinds the stacked hidden blocks once; it must equal predict() layer
+    # by layer bit for bit, and its graph must hold one UnbindBackward and no per-layer
+    # SelectBackward (each of which would backpropagate a full-size (L-2, N, N) zero tensor).
+    model = pcalm.ResidualMLP(3, 4, 6, 2, seed=0)
+    x = torch.randn(5, 3, generator=torch.Generator().manual_seed(1))
+    activities = model.feedforward(x)
+    z = x
+    for l, activity in enumerate(activities, start=1):
+        z = model.predict(l, z)
+        assert torch.equal(activity, z), l
+    seen, stack, names = set(), [activities[-1].grad_fn], []
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        names.append(node.name())
+        stack.extend(next_node for next_node, _ in node.next_functions)
+    assert names.count("UnbindBackward0") == 1 and "SelectBackward0" not in names
+
+
 def test_residual_init_is_standard_normal_and_seeded():
     model = pcalm.ResidualMLP(64, 128, 8, 10, seed=0)
     entries = torch.cat([w.detach().reshape(-1) for w in model.weights()]).double()

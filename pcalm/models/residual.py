@@ -91,12 +91,27 @@ class ResidualMLP(LayeredModel):
 
     def predict(self, l: int, z_prev: Tensor) -> Tensor:
         """mu_l of the module docstring."""
+        return self._predict(l, z_prev, self._weight(l))
+
+    def _predict(self, l: int, z_prev: Tensor, weight: Tensor) -> Tensor:
+        """mu_l of the module docstring, with W_l = ``weight``."""
         if l == 1:
-            return self.s_in * (z_prev @ self.w_in.T)
-        branch = self.activation.phi(z_prev) @ self._weight(l).T
+            return self.s_in * (z_prev @ weight.T)
+        branch = self.activation.phi(z_prev) @ weight.T
         if l == self.depth:
             return self.s_out * branch
         return z_prev + self.s_h * branch
+
+    def feedforward(self, x: Tensor) -> list[Tensor]:
+        """The feedforward pass [z_1..z_L] (all hidden eps = 0), with the hidden blocks unbound
+        once: autograd then backpropagates through one unbind, whereas indexing the stacked
+        parameter once per layer would add a full-size (L-2, N, N) gradient per layer, O(L^2 N^2)."""
+        activities = []
+        z = x
+        for l, weight in enumerate(self.weights(), start=1):
+            z = self._predict(l, z, weight)
+            activities.append(z)
+        return activities
 
     def vjp(self, l: int, z_prev: Tensor, e: Tensor) -> Tensor:
         """e J_l: s_in e W_1 (l = 1); e + s_h (e W_l) * phi'(z_{l-1}) (hidden); s_out (e W_L) * phi'(z_{L-1})."""
