@@ -15,10 +15,12 @@ among the cells where BP learns) PC is at least PC_GAP below BP.
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 import time
 
 from paper_checks.verdict import CheckContext, Criterion, Verdict
-from pcalm.grid import GridResult, GridSpec, mean_accuracy, run_grid
+from pcalm.grid import GridResult, GridSpec, mean_accuracy, run_grid, stale
 from pcalm.training import TrainConfig
 
 QUICK_WIDTHS, QUICK_DEPTHS, QUICK_EPOCHS = (8, 32), (8, 32), 40
@@ -56,11 +58,16 @@ def judge(dataset: str, spec: GridSpec, result: GridResult, tested: str) -> tupl
 
 
 def check(ctx: CheckContext) -> Verdict:
-    """Train the tier's grid(s) with BP, PC and PC-ALM (resuming any finished cells) and judge C4."""
+    """Train the tier's grid(s) with BP, PC and PC-ALM (resuming the cells that the same code and
+    settings finished) and judge C4."""
     start = time.perf_counter()
     criteria, evidence, figures = [], {}, []
     for dataset, spec in grids(ctx):
-        result = run_grid(spec, ctx.out / f"c4_grid_{dataset}_{ctx.tier}", progress=True)
+        out = ctx.out / f"c4_grid_{dataset}_{ctx.tier}"
+        if stale(out, spec):  # cells of other code or settings: judge only what this code computes
+            print(f"[C4] {out} holds cells run by other code or settings: training the grid afresh", file=sys.stderr, flush=True)
+            shutil.rmtree(out)
+        result = run_grid(spec, out, progress=True)
         dataset_criteria, dataset_evidence = judge(dataset, spec, result, ctx.method)
         criteria += dataset_criteria
         evidence[dataset] = {**dataset_evidence, "epochs": spec.base.epochs, "ran": result.ran, "resumed": result.skipped}

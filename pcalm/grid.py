@@ -5,8 +5,9 @@
 (one complete line per write, flushed and synced). Rerunning with the same ``out`` skips
 the cells already in ``cells.csv``, so a killed grid loses at most the cell in flight; a
 partly written last line is dropped. A diverged run is a row with status "diverged" and NaN
-metrics, not an error. The settings shared by all cells are kept in ``<out>/grid.json``:
-resuming with different ones is refused. At the end, ``heatmap_<activation>.png`` shows
+metrics, not an error. The settings shared by all cells and the fingerprint of the code that
+trains them (:func:`pcalm.fingerprint.code_fingerprint`) are kept in ``<out>/grid.json``:
+resuming with different ones is refused (:func:`stale` tells beforehand). At the end, ``heatmap_<activation>.png`` shows
 the mean test accuracy per algorithm over seeds and the differences PC-ALM - PC and
 BP - PC-ALM (percentage points), and ``grid_summary.csv`` the per-cell means.
 """
@@ -26,6 +27,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from pcalm.data import load_dataset
+from pcalm.fingerprint import code_fingerprint
 from pcalm.plotting import Heatmap, plot_heatmaps
 from pcalm.training import ALGOS, TrainConfig, TrainResult, train
 
@@ -169,16 +171,31 @@ def _append(path: Path, cell: CellResult) -> None:
         os.fsync(f.fileno())
 
 
-def _check_settings(out: Path, spec: GridSpec) -> None:
+def _kept_settings(spec: GridSpec) -> dict:
+    """What ``<out>/grid.json`` holds: the shared settings and the code's fingerprint."""
+    return {**spec.shared_settings(), "code": code_fingerprint()}
+
+
+def _changed_settings(out: Path, spec: GridSpec) -> list[str]:
+    """The kept settings in which ``out``'s grid differs from ``spec`` and the current code (none for a new ``out``)."""
     path = out / "grid.json"
-    settings = spec.shared_settings()
-    if path.exists():
-        previous = json.loads(path.read_text())
-        if previous != settings:
-            changed = sorted(k for k in set(previous) | set(settings) if previous.get(k) != settings.get(k))
-            raise ValueError(f"out: {out} holds a grid run with other settings ({', '.join(changed)}); use a new --out or the same settings")
-    else:
-        path.write_text(json.dumps(settings, indent=2) + "\n")
+    if not path.exists():
+        return []
+    previous, settings = json.loads(path.read_text()), _kept_settings(spec)
+    return sorted(k for k in set(previous) | set(settings) if previous.get(k) != settings.get(k))
+
+
+def stale(out: str | Path, spec: GridSpec) -> bool:
+    """Whether ``out`` holds cells run with other shared settings or other code: :func:`run_grid` refuses to resume them."""
+    return bool(_changed_settings(Path(out), spec))
+
+
+def _check_settings(out: Path, spec: GridSpec) -> None:
+    changed = _changed_settings(out, spec)
+    if changed:
+        code = " (code: pcalm's sources changed since those cells ran)" if "code" in changed else ""
+        raise ValueError(f"out: {out} holds a grid run with other settings ({', '.join(changed)}){code}; use a new --out or the same settings")
+    (out / "grid.json").write_text(json.dumps(_kept_settings(spec), indent=2) + "\n")
 
 
 def run_grid(spec: GridSpec, out: str | Path, progress: bool = True, keep_runs: bool = True) -> GridResult:

@@ -14,7 +14,10 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from pcalm.grid import GridSpec, read_cells, run_grid
+import pcalm.grid
+from pcalm import fingerprint
+from pcalm.fingerprint import code_fingerprint
+from pcalm.grid import GridSpec, read_cells, run_grid, stale
 from pcalm.plotting import Heatmap, Line, plot_heatmaps, plot_lines
 from pcalm.training import TrainConfig
 
@@ -104,6 +107,33 @@ def test_resuming_with_other_shared_settings_is_refused(tmp_path):
     assert again.ran == 0
     with pytest.raises(ValueError, match="other settings \\(epochs\\)"):
         run_grid(GridSpec(widths=(4,), depths=(2,), activations=("relu",), algos=("bp",), seeds=(0,), base=TrainConfig(epochs=2)), tmp_path, progress=False)
+
+
+def test_resuming_cells_of_other_code_is_refused(tmp_path, monkeypatch):
+    spec = GridSpec(widths=(4,), depths=(2,), activations=("relu",), algos=("bp",), seeds=(0,), base=TrainConfig(epochs=1))
+    assert not stale(tmp_path, spec)  # nothing there yet
+    run_grid(spec, tmp_path, progress=False)
+    assert not stale(tmp_path, spec) and run_grid(spec, tmp_path, progress=False).ran == 0
+    monkeypatch.setattr(pcalm.grid, "code_fingerprint", lambda: "0123456789ab")
+    assert stale(tmp_path, spec)
+    with pytest.raises(ValueError, match="other settings \\(code\\) \\(code: pcalm's sources changed"):
+        run_grid(spec, tmp_path, progress=False)
+
+
+def test_the_code_fingerprint_follows_the_sources(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "a.py").write_text("x = 1\n")
+    (tmp_path / "sub" / "k.cpp").write_text("int k;\n")
+    (tmp_path / "notes.md").write_text("not a source\n")
+    first = code_fingerprint(tmp_path)
+    assert len(first) == 12 and code_fingerprint(tmp_path) == first
+    (tmp_path / "notes.md").write_text("edited\n")
+    fingerprint._fingerprint.cache_clear()
+    assert code_fingerprint(tmp_path) == first  # only .py and .cpp files count
+    (tmp_path / "sub" / "k.cpp").write_text("int k = 2;\n")
+    fingerprint._fingerprint.cache_clear()
+    assert code_fingerprint(tmp_path) != first
+    assert len(code_fingerprint()) == 12  # the installed package's own
 
 
 def test_grid_spec_refuses_repeats_and_bad_cells():

@@ -1,8 +1,12 @@
-"""C4's judgement on synthetic grids where the claim holds and where it is false (the real
-quick-tier grid runs in tests/paper_checks/test_check_command.py)."""
+"""C4's judgement on synthetic grids where the claim holds and where it is false, and its
+resuming of a grid only under the same code (the real quick-tier grid runs in
+tests/paper_checks/test_check_command.py)."""
 
 import pytest
 
+import paper_checks.c4_grid as c4
+import pcalm.grid
+from paper_checks import CheckContext
 from paper_checks.c4_grid import judge
 from pcalm.grid import CellResult, GridResult, GridSpec
 from pcalm.training import TrainConfig
@@ -55,3 +59,14 @@ def test_fails_when_the_tested_method_is_pc():
 def test_fails_when_the_claim_is_false(change):
     accuracy = {algo: {**table, **change.get(algo, {})} for algo, table in GOOD.items()}
     assert not verdict_of(accuracy)[0]
+
+
+def test_a_grid_of_other_code_is_trained_afresh(tmp_path, monkeypatch):
+    tiny = GridSpec((4,), (2,), ("relu",), seeds=(0,), base=TrainConfig(dataset="digits", epochs=1))
+    monkeypatch.setattr(c4, "grids", lambda ctx: [("digits", tiny)])
+    ctx = CheckContext(out=tmp_path)
+    assert c4.check(ctx).evidence["digits"]["ran"] == 3  # bp, pc, pc-alm
+    assert c4.check(ctx).evidence["digits"]["resumed"] == 3  # same code: resumed
+    monkeypatch.setattr(pcalm.grid, "code_fingerprint", lambda: "0123456789ab")
+    again = c4.check(ctx).evidence["digits"]
+    assert again["ran"] == 3 and again["resumed"] == 0
