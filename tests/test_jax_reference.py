@@ -1,8 +1,7 @@
-"""Claim 4 of the core issue: parity with the paper's original JAX code.
+"""Parity with the paper's original JAX code.
 
-The fixtures live outside the repository, in ``../shared/reference/`` beside the checkout or in
-the folder named by ``PCALM_REFERENCE_DIR``; see that folder's README for the settings. In CI
-(``CI`` set) a missing folder fails the run; elsewhere the tests skip with the reason.
+The fixtures ship with the tests, in ``tests/fixtures/jax_reference/``; its README gives their
+provenance (the outputs of the original JAX code on a small fixed case) and the settings.
 
 Tolerance: atol = rtol = 2e-5, float32 precision as the reference README states (the JAX code
 ran in float32, and so do we here, like it).
@@ -11,7 +10,6 @@ ran in float32, and so do we here, like it).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -24,19 +22,12 @@ TOLERANCE = dict(atol=2e-5, rtol=2e-5)
 ACTIVATIONS = ("linear", "tanh", "relu")
 
 
-def reference_dir() -> Path:
-    configured = os.environ.get("PCALM_REFERENCE_DIR")
-    return Path(configured) if configured else Path(__file__).resolve().parents[2] / "shared" / "reference"
+REFERENCE_DIR = Path(__file__).resolve().parent / "fixtures" / "jax_reference"
 
 
 def load(name: str) -> dict:
-    path = reference_dir() / name
-    if not path.is_file():
-        message = f"JAX reference fixture {path} not found (set PCALM_REFERENCE_DIR to its folder)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return json.loads(path.read_text())
+    """A fixture of the JAX reference, parsed (a missing file is an error, never a skip)."""
+    return json.loads((REFERENCE_DIR / name).read_text())
 
 
 def tensor(values) -> torch.Tensor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from theory.result import DerivationResult
 
 PREAMBLE = """\
-Exact SymPy derivations for linear networks (DESIGN sections 2-4, claims C1-C3).
+Exact SymPy derivations for linear networks (docs/design.md sections 2-4, claims C1-C3).
 Conventions: one sample (B = 1) written as column vectors, `mu_l = W_l z_{l-1}`,
 `eps_l = z_l - W_l z_{l-1}` (hidden), `eps_L = y - W_L z_{L-1}`,
 `L_rho = 1/2 |eps_L|^2 + sum_l (<lam_l, eps_l> + rho/2 |eps_l|^2)`, `e_l = lam_l + rho eps_l`.
