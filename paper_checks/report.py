@@ -1,10 +1,18 @@
-"""Writing the verdicts: ``results.json`` (machine-readable) and ``report.md`` (figures embedded)."""
+"""Writing the verdicts: ``results.json`` (machine-readable) and ``report.md`` (figures embedded,
+each with a one-line caption).
+
+A run of some claims only (``pcalm check --only``) into a folder that already holds results of
+the same tier, method and seed merges into them: the claims that ran replace their earlier
+verdicts, the others are kept, and every verdict carries the time it ran (``ran_at``), so the
+report says which claims ran when. Results of another tier, method or seed are replaced.
+"""
 
 from __future__ import annotations
 
 import json
 import platform
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +21,25 @@ import scipy
 import sympy
 import torch
 
+from paper_checks.registry import CHECK_MODULES
 from paper_checks.verdict import CheckContext, Verdict
+
+# One line per figure: what it shows, and what it would show were the claim false. Keyed by the
+# figure's file name; C4's heatmaps are named heatmap_<activation>.png.
+FIGURE_CAPTIONS = {
+    "c2_convergence.png": "Distance of the engine's (z, lam) to the exact equilibrium (solid) against the rate rho(M)^t computed from the schedule's spectrum (dashed), for the example nets and the worst one (largest radius). Were C2 false, a solid line would level off or rise instead of falling along its dashed line.",
+    "c3_pc_cosine_vs_depth.png": "Cosine of PC's exact equilibrium gradient to BP's against depth (mean and spread over seeds), PC-ALM's beside it. Were C3 false, PC's line would stay at 1 with PC-ALM's.",
+    "heatmap_": "Test accuracy of BP, PC and PC-ALM per width and depth, then the differences BP - PC-ALM and BP - PC on one shared colour scale (red: BP ahead). Were C4 false, the BP - PC-ALM panel would show red cells as deep as BP - PC's, or BP - PC would stay white in the deep narrow corner.",
+    "c5_credit_heatmaps.png": "Credit ||e_l(t)|| of every hidden layer over the budget T = 2L, as a fraction of its long-run value. Were C5 false, PC-ALM's front would bend like PC's parabola instead of running straight down the layers.",
+    "c5_arrival_times.png": "Arrival time of half the credit against the distance k from the output (log-log), with each fitted line over the fit range 2 <= k <= L/2 (shaded) and reference slopes 1 (wave) and 2 (diffusion). Were C5 false, PC-ALM's points would follow slope 2 like PC's.",
+    "c5_gradient_ratios.png": "|grad W_l| / |BP grad W_l| per layer at T = 2L, with the thresholds 1/3 (PC-ALM's floor, every layer) and 0.1 (PC's ceiling, median of the lower half). Were C5 false, PC-ALM's line would drop below 1/3 in the lower layers as PC's does.",
+}
+
+
+def caption(figure: str) -> str:
+    """The figure's one-line caption (empty when none is written for it)."""
+    name = Path(figure).name
+    return next((text for key, text in FIGURE_CAPTIONS.items() if name == key or (key.endswith("_") and name.startswith(key))), "")
 
 
 def environment() -> dict[str, Any]:
@@ -29,14 +55,37 @@ def environment() -> dict[str, Any]:
     }
 
 
+def _earlier_verdicts(path: Path, meta: dict[str, Any]) -> list[dict[str, Any]]:
+    """The verdicts in an existing ``results.json`` of the same tier, method and seed (else none)."""
+    try:
+        earlier = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    if any(earlier.get(key) != meta[key] for key in ("tier", "method", "seed")):
+        return []
+    return [v for v in earlier.get("verdicts", []) if isinstance(v, dict) and "claim" in v and "ran_at" in v]
+
+
+def _claim_order(verdict: dict[str, Any]) -> tuple[int, str]:
+    claims = list(CHECK_MODULES)
+    return (claims.index(verdict["claim"]) if verdict["claim"] in claims else len(claims), verdict["claim"])
+
+
 def write_results(verdicts: list[Verdict], ctx: CheckContext) -> tuple[Path, Path]:
-    """Write ``results.json`` and ``report.md`` into ``ctx.out``; return their paths."""
+    """Write ``results.json`` and ``report.md`` into ``ctx.out``, merged with the earlier verdicts of
+    the same tier, method and seed found there (the claims of ``verdicts`` replace theirs); return
+    the two paths."""
     ctx.out.mkdir(parents=True, exist_ok=True)
+    ran_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     meta = {"tier": ctx.tier, "method": ctx.method, "seed": ctx.seed, "environment": environment()}
     results = ctx.out / "results.json"
-    results.write_text(json.dumps({**meta, "all_hold": all(v.holds for v in verdicts), "verdicts": [v.to_dict() for v in verdicts]}, indent=2))
+    fresh = {v.claim: {**v.to_dict(), "ran_at": ran_at} for v in verdicts}
+    kept = [v for v in _earlier_verdicts(results, meta) if v["claim"] not in fresh]
+    merged = sorted(kept + list(fresh.values()), key=_claim_order)
+    all_hold = all(v["verdict"] == "holds" for v in merged)
+    results.write_text(json.dumps({**meta, "all_hold": all_hold, "verdicts": merged}, indent=2))
     report = ctx.out / "report.md"
-    report.write_text(_markdown(verdicts, ctx, meta))
+    report.write_text(_markdown(merged, ctx, meta))
     return results, report
 
 
@@ -47,21 +96,30 @@ def verdict_table(verdicts: list[Verdict]) -> str:
     return "\n".join(lines)
 
 
-def _markdown(verdicts: list[Verdict], ctx: CheckContext, meta: dict[str, Any]) -> str:
+def _figure_link(figure: str, out: Path) -> str:
+    path = Path(figure)
+    return path.relative_to(out).as_posix() if path.is_relative_to(out) else figure
+
+
+def _markdown(verdicts: list[dict[str, Any]], ctx: CheckContext, meta: dict[str, Any]) -> str:
+    runs = sorted({v["ran_at"] for v in verdicts})
     parts = [
         "# PC-ALM claims: verdicts",
         "",
         f"Tier `{ctx.tier}`, method under test `{ctx.method}`, seed {ctx.seed}.",
+        "" if len(runs) == 1 else f"Merged from {len(runs)} runs of `pcalm check` (UTC times in the last column; the latest run's environment is at the end).",
         "",
-        "| claim | verdict | title | seconds |",
-        "|---|---|---|---|",
+        "| claim | verdict | title | seconds | ran at (UTC) |",
+        "|---|---|---|---|---|",
     ]
-    parts += [f"| {v.claim} | **{v.verdict}** | {v.title} | {v.seconds:.1f} |" for v in verdicts]
+    parts += [f"| {v['claim']} | **{v['verdict']}** | {v['title']} | {v['seconds']:.1f} | {v['ran_at']} |" for v in verdicts]
     for v in verdicts:
-        parts += ["", f"## {v.claim}: {v.title} - {v.verdict}", "", "| criterion | measured | threshold | passed | why this threshold |", "|---|---|---|---|---|"]
-        parts += [f"| {c.name} | {c.measured:.6g} | {c.op} {c.threshold:.6g} | {'yes' if c.passed else 'NO'} | {c.reason} |" for c in v.criteria]
-        parts += ["", "Evidence:", "", "```json", json.dumps(v.evidence, indent=1, default=str)[:6000], "```"]
-        for figure in v.figures:
-            parts += ["", f"![{Path(figure).name}]({Path(figure).relative_to(ctx.out).as_posix() if Path(figure).is_relative_to(ctx.out) else figure})"]
+        parts += ["", f"## {v['claim']}: {v['title']} - {v['verdict']}", "", "| criterion | measured | threshold | passed | why this threshold |", "|---|---|---|---|---|"]
+        parts += [f"| {c['name']} | {c['measured']:.6g} | {c['op']} {c['threshold']:.6g} | {'yes' if c['passed'] else 'NO'} | {c['reason']} |" for c in v["criteria"]]
+        parts += ["", "Evidence:", "", "```json", json.dumps(v["evidence"], indent=1, default=str)[:6000], "```"]
+        for figure in v["figures"]:
+            parts += ["", f"![{Path(figure).name}]({_figure_link(figure, ctx.out)})"]
+            if caption(figure):
+                parts += ["", f"*{caption(figure)}*"]
     parts += ["", "## Environment", "", "```json", json.dumps(meta["environment"], indent=1), "```", ""]
     return "\n".join(parts)

@@ -9,8 +9,9 @@ from paper_checks.verdict import CheckContext, Verdict
 
 
 def run_checks(claims: list[str] | None, ctx: CheckContext, progress=print) -> list[Verdict]:
-    """Run the checks of ``claims`` (default: all, in order) under ``ctx``, reporting each verdict."""
-    selected = claims or list(CHECK_MODULES)
+    """Run the checks of ``claims`` (default: all, in order; a claim named twice runs once, at its
+    first place) under ``ctx``, reporting each verdict."""
+    selected = list(dict.fromkeys(claims or CHECK_MODULES))
     checks = [(claim, get_check(claim)) for claim in selected]  # unknown ids fail before any work
     verdicts = []
     for claim, check in checks:

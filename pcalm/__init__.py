@@ -1,34 +1,27 @@
-"""pcalm: BP, predictive coding (PC) and PC-ALM side by side in PyTorch."""
+"""pcalm: BP, predictive coding (PC) and PC-ALM side by side in PyTorch.
 
-from pcalm.algorithms import BP, PC, PCALM
-from pcalm.grads import apply_grads, train_step
-from pcalm.inference import InferenceResult, NonFiniteActivityError, infer
-from pcalm.models import MLP, LayeredModel, ResidualMLP
-from pcalm.step_size import activity_lambda_max
+The public names below are loaded on first use (PEP 562), so that ``import pcalm`` and the
+command line's ``--help`` do not load torch: ``pcalm.ResidualMLP`` imports the models then.
+"""
 
-__all__ = [
-    "BP",
-    "PC",
-    "PCALM",
-    "MLP",
-    "ResidualMLP",
-    "LayeredModel",
-    "infer",
-    "InferenceResult",
-    "NonFiniteActivityError",
-    "apply_grads",
-    "train_step",
-    "activity_lambda_max",
-    "train",
-    "TrainConfig",
-    "TrainResult",
-    "run_grid",
-    "GridSpec",
-    "GridResult",
-]
+from __future__ import annotations
 
-# The trainer and the grid pull in the datasets, tqdm and matplotlib: loaded on first use.
-_LAZY = {
+import importlib
+
+# Public name -> the module that defines it.
+_HOMES = {
+    "BP": "pcalm.algorithms",
+    "PC": "pcalm.algorithms",
+    "PCALM": "pcalm.algorithms",
+    "MLP": "pcalm.models",
+    "ResidualMLP": "pcalm.models",
+    "LayeredModel": "pcalm.models",
+    "infer": "pcalm.inference",
+    "InferenceResult": "pcalm.inference",
+    "NonFiniteActivityError": "pcalm.inference",
+    "apply_grads": "pcalm.grads",
+    "train_step": "pcalm.grads",
+    "activity_lambda_max": "pcalm.step_size",
     "train": "pcalm.training",
     "TrainConfig": "pcalm.training",
     "TrainResult": "pcalm.training",
@@ -37,10 +30,17 @@ _LAZY = {
     "GridResult": "pcalm.grid",
 }
 
+__all__ = list(_HOMES)
+
 
 def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
+    """Import the module that defines the public ``name`` and return it (PEP 562)."""
+    if name in _HOMES:
+        value = getattr(importlib.import_module(_HOMES[name]), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
     raise AttributeError(f"module 'pcalm' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import sys
 
-from pcalm.data.dataset import DataNotFoundError
+from pcalm.errors import DataNotFoundError  # torch-free: --help and argument errors never load torch
 
 COMMAND_MODULES = (
     "pcalm.commands.demo",
@@ -17,9 +18,19 @@ COMMAND_MODULES = (
 )
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Ends each option's help with its default, except where there is none to show (None, or
+    False for a switch); descriptions and epilogs keep their line breaks."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pcalm", description="BP, PC and PC-ALM side by side.")
-    subparsers = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(prog="pcalm", description="BP, PC and PC-ALM side by side.", formatter_class=HelpFormatter)
+    subparsers = parser.add_subparsers(dest="command", required=True, parser_class=functools.partial(argparse.ArgumentParser, formatter_class=HelpFormatter))
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
     return parser

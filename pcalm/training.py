@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 
 from pcalm.activations import get_activation
 from pcalm.algorithms import BP, PC, PCALM, Algorithm
+from pcalm.choices import ALGOS, DTYPE_NAMES
 from pcalm.data import DATASETS, Dataset, batch_order, load_dataset
 from pcalm.grads import train_step
 from pcalm.inference import NonFiniteActivityError, infer
@@ -41,8 +42,7 @@ from pcalm.models import ResidualMLP
 from pcalm.step_size import activity_lambda_max
 
 Tensor = torch.Tensor
-ALGOS = ("bp", "pc", "pc-alm")
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
+DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}
 METRIC_FIELDS = ("epoch", "steps", "train_mse", "train_ce", "train_acc", "test_mse", "test_ce", "test_acc", "cosine_to_bp", "elapsed_s")
 
 

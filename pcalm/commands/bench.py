@@ -6,25 +6,23 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
-
-from pcalm.bench import FULL_SHAPES, QUICK_SHAPES, markdown_table, run_bench
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("bench", help="time one training step of BP, PC and PC-ALM against the machine's batched-matmul speed")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device (default: cuda if available)")
+    parser.add_argument("--device", default="auto", help="torch device; auto = cuda if available, else cpu")
     parser.add_argument("--full", action="store_true", help="depth 16/32/128 x width 32/128/512 x batch 64/256 instead of the quick set")
     parser.add_argument("--shape", action="append", metavar="L,N,B", help="a depth,width,batch to time (repeatable; replaces the set)")
     parser.add_argument("--repeats", type=int, default=7, help="timed runs per figure (the median is reported)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs before timing")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's own choice)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
-    parser.add_argument("--out", type=Path, default=Path("results/bench"))
+    parser.add_argument("--out", type=Path, default=Path("results/bench"), help="folder for bench.json and bench.md")
     parser.set_defaults(func=run)
 
 
 def _shapes(args: argparse.Namespace) -> tuple[tuple[int, int, int], ...]:
+    from pcalm.bench import FULL_SHAPES, QUICK_SHAPES
+
     if args.shape:
         shapes = []
         for text in args.shape:
@@ -38,13 +36,18 @@ def _shapes(args: argparse.Namespace) -> tuple[tuple[int, int, int], ...]:
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark, print it, and write bench.json and bench.md into --out."""
+    import torch
+
+    from pcalm.bench import markdown_table, run_bench
+
     if args.repeats < 1 or args.warmup < 0:
         raise SystemExit("--repeats must be >= 1 and --warmup >= 0")
     if args.threads is not None:
         if args.threads < 1:
             raise SystemExit("--threads must be >= 1")
         torch.set_num_threads(args.threads)
-    report = run_bench(_shapes(args), torch.device(args.device), args.warmup, args.repeats)
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    report = run_bench(_shapes(args), torch.device(device), args.warmup, args.repeats)
     table = markdown_table(report)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench.json").write_text(json.dumps(report, indent=2))

@@ -6,29 +6,30 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
-
-from pcalm.algorithms import BP, PC, PCALM
-from pcalm.data import load_dataset
-from pcalm.inference import infer
-from pcalm.metrics import gradient_cosine, layer_cosines
-from pcalm.models import ResidualMLP
-from pcalm.step_size import activity_lambda_max
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("demo", help="compare BP, PC and PC-ALM gradients on one digits batch")
-    parser.add_argument("--width", type=int, default=32)
-    parser.add_argument("--depth", type=int, default=32)
-    parser.add_argument("--activation", default="relu")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("results/demo"))
+    parser.add_argument("--width", type=int, default=32, help="width N of the residual MLP's hidden layers")
+    parser.add_argument("--depth", type=int, default=32, help="depth L (weight layers); the budget is T = 2L")
+    parser.add_argument("--activation", default="relu", help="linear, tanh or relu")
+    parser.add_argument("--batch-size", type=int, default=64, help="digits training samples in the batch")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the weights and of the batch drawn")
+    parser.add_argument("--out", type=Path, default=Path("results/demo"), help="folder for demo.json")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Cosine of PC's and PC-ALM's weight gradients (T = 2L, eta = 1/lambda_max) to BP's."""
+    import torch
+
+    from pcalm.algorithms import BP, PC, PCALM
+    from pcalm.data import load_dataset
+    from pcalm.inference import infer
+    from pcalm.metrics import gradient_cosine, layer_cosines
+    from pcalm.models import ResidualMLP
+    from pcalm.step_size import activity_lambda_max
+
     x, y = load_dataset("digits").training_batch(args.batch_size, args.seed)
     model = ResidualMLP(x.shape[1], args.width, args.depth, y.shape[1], args.activation, seed=args.seed, dtype=torch.float64)
     bp = infer(model, x, y, BP())

@@ -8,18 +8,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pcalm.choices import ALGOS
 from pcalm.commands.train import add_shared_options, shared_settings
-from pcalm.grid import GridSpec, run_grid
-from pcalm.training import ALGOS, TrainConfig
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("grid", help="train every cell of a width x depth grid (resumable) and draw heatmaps")
-    parser.add_argument("--widths", type=int, nargs="+", default=[8, 16, 32, 64, 128])
-    parser.add_argument("--depths", type=int, nargs="+", default=[8, 16, 32, 64, 128])
-    parser.add_argument("--activations", nargs="+", default=["linear", "tanh", "relu"])
-    parser.add_argument("--algos", nargs="+", choices=ALGOS, default=list(ALGOS))
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--widths", type=int, nargs="+", default=[8, 16, 32, 64, 128], help="widths N of the grid")
+    parser.add_argument("--depths", type=int, nargs="+", default=[8, 16, 32, 64, 128], help="depths L of the grid")
+    parser.add_argument("--activations", nargs="+", default=["linear", "tanh", "relu"], help="activations of the grid")
+    parser.add_argument("--algos", nargs="+", choices=ALGOS, default=list(ALGOS), help="algorithms trained in every cell")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of every cell (the heatmaps show their mean)")
     add_shared_options(parser)
     parser.add_argument("--out", type=Path, required=True, help="folder for cells.csv, grid_summary.csv, heatmaps and runs/")
     parser.set_defaults(func=run)
@@ -27,6 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the missing cells; print how many ran, were skipped and diverged."""
+    from pcalm.grid import GridSpec, run_grid
+    from pcalm.training import TrainConfig
+
     spec = GridSpec(
         widths=tuple(args.widths), depths=tuple(args.depths), activations=tuple(args.activations),
         algos=tuple(args.algos), seeds=tuple(args.seeds), base=TrainConfig(**shared_settings(args)),

@@ -9,10 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
-
-from pcalm.data import DATASETS
-from pcalm.training import ALGOS, DTYPES, TrainConfig, train
+from pcalm.choices import ALGOS, DATASETS, DTYPE_NAMES
 
 EXIT_DIVERGED = 3
 
@@ -29,19 +26,19 @@ def eta_value(text: str) -> float | str:
 
 def add_shared_options(parser: argparse.ArgumentParser) -> None:
     """Options every run of ``train`` and ``grid`` shares (defaults: the paper's)."""
-    parser.add_argument("--dataset", choices=DATASETS, default="digits", help="default: digits (offline)")
+    parser.add_argument("--dataset", choices=DATASETS, default="digits", help="digits is bundled (offline); mnist and fmnist are read from --data-dir")
     parser.add_argument("--data-dir", default=None, help="where MNIST / Fashion-MNIST live (torchvision layout; default ./data)")
     parser.add_argument("--download", action="store_true", help="let torchvision download MNIST / Fashion-MNIST (needs pcalm[vision] and network)")
-    parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--eta", type=eta_value, default="auto", help="activity step; 'auto' = 1/lambda_max of the initial model (default)")
-    parser.add_argument("--alpha", type=float, default=1.0, help="PC-ALM dual step (default 1)")
-    parser.add_argument("--rho", type=float, default=1.0, help="PC-ALM penalty (default 1)")
+    parser.add_argument("--epochs", type=int, default=1, help="passes over the training set")
+    parser.add_argument("--batch-size", type=int, default=64, help="samples per Adam step")
+    parser.add_argument("--eta", type=eta_value, default="auto", help="activity step; 'auto' = 1/lambda_max of the initial model")
+    parser.add_argument("--alpha", type=float, default=1.0, help="PC-ALM dual step")
+    parser.add_argument("--rho", type=float, default=1.0, help="PC-ALM penalty")
     parser.add_argument("--steps", type=int, default=None, help="inference budget T (default 2L)")
     parser.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 1e-3*sqrt(N/L))")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--dtype", choices=list(DTYPES), default="float32")
-    parser.add_argument("--split-seed", type=int, default=0, help="seed of the digits split / teacher task (default 0)")
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    parser.add_argument("--dtype", choices=DTYPE_NAMES, default="float32", help="floating-point type of weights and activities")
+    parser.add_argument("--split-seed", type=int, default=0, help="seed of the digits split / teacher task")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice; 1 is fastest for small nets on a busy machine)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -51,6 +48,8 @@ def shared_settings(args: argparse.Namespace) -> dict:
     if args.threads is not None:
         if args.threads < 1:
             raise ValueError(f"threads: must be >= 1, got {args.threads}")
+        import torch
+
         torch.set_num_threads(args.threads)
     return dict(
         dataset=args.dataset, data_dir=args.data_dir, download=args.download, epochs=args.epochs, batch_size=args.batch_size,
@@ -61,11 +60,11 @@ def shared_settings(args: argparse.Namespace) -> dict:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("train", help="train a residual MLP with BP, PC or PC-ALM")
-    parser.add_argument("--algo", choices=ALGOS, default="pc-alm")
-    parser.add_argument("--width", type=int, default=32)
-    parser.add_argument("--depth", type=int, default=32)
+    parser.add_argument("--algo", choices=ALGOS, default="pc-alm", help="how the weight gradient is computed")
+    parser.add_argument("--width", type=int, default=32, help="width N of the hidden layers")
+    parser.add_argument("--depth", type=int, default=32, help="depth L (weight layers)")
     parser.add_argument("--activation", default="relu", help="linear, tanh or relu")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the weights and of the batch order")
     add_shared_options(parser)
     parser.add_argument("--out", type=Path, required=True, help="folder for metrics.csv and summary.json")
     parser.set_defaults(func=run)
@@ -73,6 +72,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Train one run; print its final metrics."""
+    from pcalm.training import TrainConfig, train
+
     config = TrainConfig(algo=args.algo, width=args.width, depth=args.depth, activation=args.activation, seed=args.seed, **shared_settings(args))
     result = train(config, args.out, progress=not args.quiet)  # bad input, missing data: exit 2 (pcalm.cli)
     eta = "" if result.eta is None else f" eta={result.eta:.4g}"

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pcalm.choices import DATASETS
 from pcalm.data.dataset import DataNotFoundError, Dataset, batch_order
 from pcalm.data.digits import digits_dataset
 from pcalm.data.mnist1d import mnist1d_dataset
 from pcalm.data.teacher import teacher_dataset
 from pcalm.data.vision import vision_dataset
-
-DATASETS = ("digits", "mnist", "fmnist", "mnist1d", "teacher")
 
 
 def load_dataset(name: str, data_dir: str | Path | None = None, download: bool = False, split_seed: int = 0) -> Dataset:

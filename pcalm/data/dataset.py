@@ -7,11 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from pcalm.errors import DataNotFoundError  # noqa: F401  (re-exported: the loaders raise it from here)
+
 Tensor = torch.Tensor
-
-
-class DataNotFoundError(FileNotFoundError):
-    """A dataset's files are missing; the message names the expected path and how to get them."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,8 @@
+"""The names a user may choose from (algorithms, datasets, dtypes), in a module free of torch, so
+that the command line can offer and check them without loading the library."""
+
+from __future__ import annotations
+
+ALGOS = ("bp", "pc", "pc-alm")
+DATASETS = ("digits", "mnist", "fmnist", "mnist1d", "teacher")
+DTYPE_NAMES = ("float32", "float64")
