@@ -6,8 +6,8 @@ plain and residual linear nets). (b) The discrete schedule under the project's s
 rule (eta = ETA_FACTOR / lambda_max(H), alpha = 1) has spectral radius below 1 on every net.
 (c) The largest stable eta computed from the spectrum predicts the engine: on the CURVE_NETS
 it converges at 0.9 x that bound and blows up at 1.1 x. (d) The PyTorch engine, run on those
-nets, converges to the exact equilibrium at the
-predicted rate (curves plotted against rho(M)^t).
+nets and on the net of the largest radius (the worst), converges to the exact equilibrium at
+the predicted rate (curves plotted against rho(M)^t).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from paper_checks.measures import worst
 from paper_checks.methods import dual_alpha, method_under_test
 from paper_checks.nets import random_batch, random_linear_nets, residual_linear_weights
 from paper_checks.verdict import CheckContext, Criterion, Verdict
-from pcalm.plotting import Line, plot_lines
+from pcalm.plotting import Line, Threshold, plot_lines
 
 RHOS = (0.1, 1.0, 10.0)
 ETA_FACTOR = 1.0  # eta = ETA_FACTOR / lambda_max: the paper's rule
@@ -101,7 +101,8 @@ def check(ctx: CheckContext) -> Verdict:
     worst_name = max(radii, key=radii.get)
 
     curves, lines = {}, []
-    for name, weights in [(name, w) for name, w in nets if name in CURVE_NETS[ctx.tier]]:
+    plotted = [*CURVE_NETS[ctx.tier], worst_name] if worst_name not in CURVE_NETS[ctx.tier] else list(CURVE_NETS[ctx.tier])
+    for name, weights in [(name, w) for name, w in nets if name in plotted]:
         eta = ETA_FACTOR * numerics.paper_eta(weights)
         radius = radii[name]
         curve = engine_distance_curve(weights, ctx, eta, steps_until(radius, DISTANCE_TARGET / 100))
@@ -109,10 +110,15 @@ def check(ctx: CheckContext) -> Verdict:
         predicted_final = float(curve[0] * radius**steps) if radius < 1 else math.inf
         curves[name] = {"steps": steps, "final_distance": float(curve[-1]), "spectral_radius": radius, "predicted_final_distance": predicted_final}
         finite = np.isfinite(curve) & (curve < 1e16)
-        lines.append(Line(np.arange(len(curve))[finite].tolist(), np.maximum(curve[finite], 1e-16).tolist(), label=f"{name}: engine", style="-"))
+        colour = f"C{len(lines) // 2}"
+        tag = f"{name} (worst: largest radius)" if name == worst_name else name
+        lines.append(Line(np.arange(len(curve))[finite].tolist(), np.maximum(curve[finite], 1e-16).tolist(), label=f"{tag}: engine", style="-", colour=colour))
         predicted = curve[0] * np.exp(np.minimum(np.arange(len(curve)) * math.log(radius), 40.0))  # capped for unstable steps
-        lines.append(Line(np.arange(len(curve)).tolist(), np.maximum(predicted, 1e-16).tolist(), label=f"{name}: rho(M)^t = {radius:.4f}^t", style="--"))
-    figure = plot_lines(lines, ctx.figure("c2_convergence.png"), title="C2: engine vs predicted rate (eta = 1/lambda_max)", xlabel="activity step t", ylabel="relative distance of (z, lam)", logy=True)
+        lines.append(Line(np.arange(len(curve)).tolist(), np.maximum(predicted, 1e-16).tolist(), label=f"{tag}: rho(M)^t = {radius:.4f}^t", style="--", colour=colour))
+    figure = plot_lines(
+        lines, ctx.figure("c2_convergence.png"), title="C2: engine vs predicted rate (eta = 1/lambda_max)", xlabel="activity step t", ylabel="relative distance of (z, lam)",
+        logy=True, thresholds=[Threshold(DISTANCE_TARGET, "judged: final distance <= 1e-8")],
+    )
     worst_distance = worst(c["final_distance"] for c in curves.values())
     bounds = {name: bound_prediction(weights, ctx, alpha) for name, weights in nets if name in CURVE_NETS[ctx.tier]}
     criteria = [

@@ -12,6 +12,7 @@ log(arrival) against log(k) over 2 <= k <= L/2 (layers the input clamp does not 
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -21,7 +22,7 @@ import pcalm
 from paper_checks.methods import method_under_test
 from paper_checks.verdict import CheckContext, Criterion, Verdict
 from pcalm.data import load_dataset
-from pcalm.plotting import Heatmap, Line, plot_heatmaps, plot_lines
+from pcalm.plotting import Band, Heatmap, Line, Threshold, plot_heatmaps, plot_lines
 
 SHAPES = {"quick": dict(depth=64, width=16, batch=32), "full": dict(depth=128, width=32, batch=64)}
 LONG_RUN = 20  # the long run lasts LONG_RUN * L activity steps
@@ -50,13 +51,26 @@ def arrival_times(trace: np.ndarray, fraction: float = 0.5) -> dict[int, int]:
     return arrivals
 
 
+def fit_range(depth: int) -> tuple[int, int]:
+    """The distances 2 <= k <= L/2 the exponent is fitted over (layers the input clamp does not reach)."""
+    return 2, depth // 2
+
+
+def arrival_fit(arrivals: dict[int, int], depth: int) -> tuple[float, float]:
+    """Slope and intercept of the least-squares line log(arrival time) = slope log(k) + intercept
+    over the fit range; NaN for both with fewer than three points."""
+    low, high = fit_range(depth)
+    ks = np.array([k for k in sorted(arrivals) if low <= k <= high and arrivals[k] > 0], dtype=float)
+    if ks.size < 3:
+        return float("nan"), float("nan")
+    times = np.array([arrivals[int(k)] for k in ks], dtype=float)
+    slope, intercept = np.polyfit(np.log(ks), np.log(times), 1)
+    return float(slope), float(intercept)
+
+
 def fitted_exponent(arrivals: dict[int, int], depth: int) -> float:
     """Slope of log(arrival time) vs log(distance) over 2 <= k <= L/2."""
-    ks = np.array([k for k in sorted(arrivals) if 2 <= k <= depth // 2 and arrivals[k] > 0], dtype=float)
-    if ks.size < 3:
-        return float("nan")
-    times = np.array([arrivals[int(k)] for k in ks], dtype=float)
-    return float(np.polyfit(np.log(ks), np.log(times), 1)[0])
+    return arrival_fit(arrivals, depth)[0]
 
 
 def check(ctx: CheckContext) -> Verdict:
@@ -81,7 +95,7 @@ def check(ctx: CheckContext) -> Verdict:
     pc_ratios = np.array([float(g.norm()) for g in pc_budget.weight_grads]) / bp_norms
 
     label = tested.name
-    figures = [str(_plot_credit(ctx, traces, depth, label)), str(_plot_arrivals(ctx, arrivals, exponents, label)), str(_plot_ratios(ctx, ratios, pc_ratios, label))]
+    figures = [str(_plot_credit(ctx, traces, depth, label)), str(_plot_arrivals(ctx, arrivals, depth, label)), str(_plot_ratios(ctx, ratios, pc_ratios, label))]
     low, high = WAVE_EXPONENT
     criteria = [
         Criterion(f"{label} arrival exponent (lower bound)", exponents["tested"], ">=", low, "a damped wave reaches distance k after ~k steps (exponent 1); the band [0.7, 1.4] excludes diffusion's 2"),
@@ -108,15 +122,40 @@ def _plot_credit(ctx: CheckContext, traces: dict[str, np.ndarray], depth: int, l
     return plot_heatmaps(panels, ctx.figure("c5_credit_heatmaps.png"), suptitle=f"C5: credit switched on at the output (L = {depth}, relu)")
 
 
-def _plot_arrivals(ctx: CheckContext, arrivals: dict[str, dict[int, int]], exponents: dict[str, float], label: str):
+def _plot_arrivals(ctx: CheckContext, arrivals: dict[str, dict[int, int]], depth: int, label: str):
+    """Arrival times, each method's fitted line over the fit range, and reference slopes 1 and 2
+    drawn through the fitted lines at the start of the range."""
+    low, high = fit_range(depth)
     lines = []
-    for name, title in (("tested", label), ("pc", "pc")):
+    fits = {name: arrival_fit(arrivals[name], depth) for name in arrivals}
+    for (name, title), colour in zip((("tested", label), ("pc", "pc")), ("tab:blue", "tab:orange")):
         ks = sorted(k for k in arrivals[name] if k >= 1)
-        lines.append(Line(ks, [max(arrivals[name][k], 0.5) for k in ks], label=f"{title} (fitted exponent {exponents[name]:.2f})"))
-    return plot_lines(lines, ctx.figure("c5_arrival_times.png"), title="C5: arrival time of half the credit", xlabel="distance k from the output (layers)", ylabel="activity steps", logx=True, logy=True)
+        slope, intercept = fits[name]
+        lines.append(Line(ks, [max(arrivals[name][k], 0.5) for k in ks], label=f"{title}: arrival times", style="o", colour=colour))
+        if np.isfinite(slope):
+            span = np.array([low, high], dtype=float)
+            lines.append(Line(span.tolist(), np.exp(intercept + slope * np.log(span)).tolist(), label=f"{title}: fitted slope {slope:.2f}", style="-", colour=colour))
+    for (name, reference, words) in (("tested", 1, "wave"), ("pc", 2, "diffusion")):
+        slope, intercept = fits[name]
+        if np.isfinite(slope):
+            ks = np.array([1.0, float(depth)])
+            start = math.exp(intercept + slope * math.log(low))
+            lines.append(Line(ks.tolist(), (start * (ks / low) ** reference).tolist(), label=f"reference slope {reference} ({words})", style="--", colour="grey" if reference == 1 else "black"))
+    return plot_lines(
+        lines, ctx.figure("c5_arrival_times.png"), title=f"C5: arrival time of half the credit (L = {depth})", xlabel="distance k from the output (layers)",
+        ylabel="activity steps", logx=True, logy=True, band=Band(low, high, f"fit range {low} <= k <= {high}"),
+    )
 
 
 def _plot_ratios(ctx: CheckContext, ratios: np.ndarray, pc_ratios: np.ndarray, label: str):
+    """Per-layer gradient norms over BP's, with the two thresholds the verdict applies."""
     layers = list(range(1, len(ratios) + 1))
-    lines = [Line(layers, ratios.tolist(), label=label), Line(layers, pc_ratios.tolist(), label="pc")]
-    return plot_lines(lines, ctx.figure("c5_gradient_ratios.png"), title="C5: |grad W_l| / |BP grad W_l| at T = 2L", xlabel="layer l", ylabel="ratio to BP", logy=True)
+    lines = [Line(layers, ratios.tolist(), label=label, colour="tab:blue"), Line(layers, pc_ratios.tolist(), label="pc", colour="tab:orange")]
+    thresholds = [
+        Threshold(GRADIENT_RATIO_FLOOR, f"{label} floor 1/3 (every layer)", colour="tab:blue"),
+        Threshold(PC_CONCENTRATION_CEILING, "PC ceiling 0.1 (median of the lower half)", colour="tab:orange"),
+    ]
+    return plot_lines(
+        lines, ctx.figure("c5_gradient_ratios.png"), title="C5: |grad W_l| / |BP grad W_l| at T = 2L", xlabel="layer l (1 = input side)", ylabel="ratio to BP",
+        logy=True, thresholds=thresholds, band=Band(1, len(ratios) // 2, "lower half (PC's median)"),
+    )

@@ -23,10 +23,12 @@ figure is the median of ``repeats`` runs after ``warmup`` runs.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import platform
 import statistics
+import sys
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -38,6 +40,7 @@ from tqdm.auto import tqdm
 from pcalm import fused
 from pcalm.algorithms import BP, PC, PCALM
 from pcalm.inference import infer
+from pcalm.machine_info import cpu_record
 from pcalm.models.residual import ResidualMLP
 
 INPUT_DIM, OUTPUT_DIM, ETA = 784, 10, 0.2
@@ -105,13 +108,28 @@ def peak_memory_mib(run: Callable[[], object], device: torch.device) -> float:
         run()
         torch.cuda.synchronize(device)
         return (torch.cuda.max_memory_allocated(device) - before) / 2**20
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with _stderr_silenced(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         run()
     live = peak = 0
     for event in sorted((e for e in prof.events() if e.self_cpu_memory_usage != 0), key=lambda e: e.time_range.start):
         live += event.self_cpu_memory_usage
         peak = max(peak, live)
     return peak / 2**20
+
+
+@contextlib.contextmanager
+def _stderr_silenced():
+    """Send file descriptor 2 to /dev/null for the block: the profiler's C++ side (kineto) prints
+    "USDT: profiler_start/stop" lines there, past Python's sys.stderr and any log level."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def bench_shape(depth: int, width: int, batch: int, device: torch.device, warmup: int = 2, repeats: int = 7, seed: int = 0) -> ShapeResult:
@@ -158,11 +176,13 @@ def bench_shape(depth: int, width: int, batch: int, device: torch.device, warmup
 
 
 def machine(device: torch.device) -> dict[str, object]:
-    """What the figures were measured on, including the load average (the machine may be shared)."""
+    """What the figures were measured on: the CPU, its SIMD extensions and BLAS
+    (:func:`pcalm.machine_info.cpu_record`), torch, threads, and the load average (the machine
+    may be shared)."""
     info: dict[str, object] = {
         "device": str(device),
         "platform": platform.platform(),
-        "processor": _cpu_model(),
+        **cpu_record(),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "cpus": os.cpu_count(),
@@ -172,17 +192,6 @@ def machine(device: torch.device) -> dict[str, object]:
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def run_bench(shapes: tuple[tuple[int, int, int], ...], device: torch.device, warmup: int = 2, repeats: int = 7, progress: bool = True) -> dict[str, object]:

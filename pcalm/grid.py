@@ -8,8 +8,8 @@ partly written last line is dropped. A diverged run is a row with status "diverg
 metrics, not an error. The settings shared by all cells and the fingerprint of the code that
 trains them (:func:`pcalm.fingerprint.code_fingerprint`) are kept in ``<out>/grid.json``:
 resuming with different ones is refused (:func:`stale` tells beforehand). At the end, ``heatmap_<activation>.png`` shows
-the mean test accuracy per algorithm over seeds and the differences PC-ALM - PC and
-BP - PC-ALM (percentage points), and ``grid_summary.csv`` the per-cell means.
+the mean test accuracy per algorithm over seeds and the differences BP - PC-ALM and
+BP - PC (percentage points, on one colour scale), and ``grid_summary.csv`` the per-cell means.
 """
 
 from __future__ import annotations
@@ -234,8 +234,16 @@ def mean_accuracy(cells: list[CellResult], algo: str, activation: str, depth: in
     return float(np.mean(values)) if values and all(math.isfinite(v) for v in values) else math.nan
 
 
+def _seeds_in_words(seeds: tuple[int, ...]) -> str:
+    """"seed 0", or "mean over seeds 0, 1 and 2"."""
+    if len(seeds) == 1:
+        return f"seed {seeds[0]}"
+    return f"mean over seeds {', '.join(map(str, seeds[:-1]))} and {seeds[-1]}"
+
+
 def draw_heatmaps(spec: GridSpec, cells: list[CellResult], out: Path) -> list[Path]:
-    """One PNG per activation: accuracy (%) per algorithm, then PC-ALM - PC and BP - PC-ALM (points)."""
+    """One PNG per activation: test accuracy (%) per algorithm, then BP - PC-ALM and BP - PC
+    (points), the differences on one colour scale symmetric about 0 (red: BP ahead)."""
     paths = []
     rows, cols = [str(d) for d in spec.depths], [str(w) for w in spec.widths]
     for activation in spec.activations:
@@ -245,10 +253,16 @@ def draw_heatmaps(spec: GridSpec, cells: list[CellResult], out: Path) -> list[Pa
         }
         common = dict(row_labels=rows, col_labels=cols, xlabel="width N", ylabel="depth L", nan_label="div", fmt="{:.1f}")
         panels = [Heatmap(table[a], title=f"{ALGO_TITLES[a]} test accuracy (%)", vmin=0, vmax=100, **common) for a in spec.algos]
-        for high, low in (("pc-alm", "pc"), ("bp", "pc-alm")):
-            if high in table and low in table:
-                panels.append(Heatmap(table[high] - table[low], title=f"{ALGO_TITLES[high]} - {ALGO_TITLES[low]} (points)", center=0.0, **common))
-        paths.append(plot_heatmaps(panels, out / f"heatmap_{activation}.png", ncols=min(3, len(panels)), suptitle=f"{spec.base.dataset}, {activation}, seeds {list(spec.seeds)}"))
+        differences = {other: table["bp"] - table[other] for other in ("pc-alm", "pc") if "bp" in table and other in table}
+        finite = [np.abs(d[np.isfinite(d)]) for d in differences.values()]
+        span = max((float(a.max()) for a in finite if a.size), default=0.0) or 1.0
+        for other, difference in differences.items():
+            panels.append(Heatmap(
+                difference, title=f"BP - {ALGO_TITLES[other]} (points)", colorbar_label="points; red: BP ahead",
+                cmap="RdBu_r", center=0.0, vmin=-span, vmax=span, **common,
+            ))
+        suptitle = f"{spec.base.dataset}, {activation}: test accuracy, {_seeds_in_words(tuple(spec.seeds))}"
+        paths.append(plot_heatmaps(panels, out / f"heatmap_{activation}.png", ncols=min(3, len(panels)), suptitle=suptitle))
     return paths
 
 

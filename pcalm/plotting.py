@@ -4,7 +4,9 @@ Two figure kinds, each taking plain arrays and writing one PNG:
 
 - :func:`plot_heatmaps`: one or more :class:`Heatmap` panels side by side (NaN cells are
   drawn grey and labelled with the panel's ``nan_label``, e.g. "div" for a diverged run);
-- :func:`plot_lines`: one or more :class:`Line` series on shared axes.
+- :func:`plot_lines`: one or more :class:`Line` series on shared axes, with optional
+  horizontal :class:`Threshold` lines (a criterion's bound) and a shaded :class:`Band` of x
+  (e.g. the range a line was fitted over).
 """
 
 from __future__ import annotations
@@ -49,13 +51,33 @@ class Heatmap:
 
 @dataclass
 class Line:
-    """One line: y against x, with a legend label and optional error band ``y_err``."""
+    """One line: y against x, with a legend label, optional error band ``y_err``, matplotlib
+    format ``style`` and ``colour`` (default: the next of the colour cycle)."""
 
     x: Sequence[float]
     y: Sequence[float]
     label: str = ""
     y_err: Sequence[float] | None = None
     style: str = "-o"
+    colour: str | None = None
+
+
+@dataclass
+class Threshold:
+    """A horizontal line at ``y``: the bound a criterion judges a curve against."""
+
+    y: float
+    label: str
+    colour: str = "black"
+
+
+@dataclass
+class Band:
+    """A shaded range ``low <= x <= high`` (e.g. the range a line was fitted over)."""
+
+    low: float
+    high: float
+    label: str
 
 
 def _colour_range(panel: Heatmap, values: np.ndarray) -> tuple[float, float, str]:
@@ -113,25 +135,33 @@ def _set_ticks(setter, labels: Sequence, thin: bool) -> None:
     setter(list(positions), [str(labels[i]) for i in positions])
 
 
-def plot_lines(lines: Sequence[Line], path: str | Path, title: str = "", xlabel: str = "", ylabel: str = "", logx: bool = False, logy: bool = False) -> Path:
-    """Draw ``lines`` on one pair of axes and save a PNG at ``path``."""
+def plot_lines(
+    lines: Sequence[Line], path: str | Path, title: str = "", xlabel: str = "", ylabel: str = "", logx: bool = False, logy: bool = False,
+    thresholds: Sequence[Threshold] = (), band: Band | None = None,
+) -> Path:
+    """Draw ``lines`` on one pair of axes, with ``thresholds`` as dotted horizontal lines and
+    ``band`` shaded, and save a PNG at ``path``."""
     if not lines:
         raise ValueError("lines: need at least one line")
-    fig, ax = plt.subplots(figsize=(5.5, 4.0))
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    if band is not None:
+        ax.axvspan(band.low, band.high, color="grey", alpha=0.15, label=band.label)
+    for threshold in thresholds:
+        ax.axhline(threshold.y, color=threshold.colour, linestyle=":", linewidth=1.2, label=threshold.label)
     for line in lines:
         if len(line.x) != len(line.y):
             raise ValueError(f"line {line.label!r}: {len(line.x)} x values but {len(line.y)} y values")
-        ax.plot(line.x, line.y, line.style, label=line.label or None, markersize=4)
+        (drawn,) = ax.plot(line.x, line.y, line.style, label=line.label or None, markersize=4, color=line.colour)
         if line.y_err is not None:
             y, err = np.asarray(line.y, dtype=float), np.asarray(line.y_err, dtype=float)
-            ax.fill_between(line.x, y - err, y + err, alpha=0.2)
+            ax.fill_between(line.x, y - err, y + err, alpha=0.2, color=drawn.get_color())
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     if logx:
         ax.set_xscale("log")
     if logy:
         ax.set_yscale("log")
-    if any(line.label for line in lines):
-        ax.legend()
+    if any(line.label for line in lines) or thresholds or band is not None:
+        ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return _save(fig, path)
 

@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from pcalm.bench import markdown_table, run_bench
+    from pcalm.machine_info import describe
 
     if args.repeats < 1 or args.warmup < 0:
         raise SystemExit("--repeats must be >= 1 and --warmup >= 0")
@@ -51,11 +52,11 @@ def run(args: argparse.Namespace) -> int:
     table = markdown_table(report)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench.json").write_text(json.dumps(report, indent=2))
-    (args.out / "bench.md").write_text(f"{json.dumps(report['machine'])}\n\n{table}\n")
+    (args.out / "bench.md").write_text(f"{describe(report['machine'])}\n\n{json.dumps(report['machine'])}\n\n{table}\n")
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        print(json.dumps(report["machine"]))
+        print(describe(report["machine"]))
         print(table)
         print(f"wrote {args.out / 'bench.json'} and {args.out / 'bench.md'}")
     return 0

@@ -12,6 +12,8 @@ def test_c2_holds(tmp_path):
     verdict = c2.check(CheckContext(out=tmp_path))
     assert verdict.verdict == "holds", verdict.to_dict()["criteria"]
     assert verdict.evidence["max_real_part"] < 0
+    # The net of the largest radius is run, judged and plotted beside the example nets.
+    assert verdict.evidence["worst_net"] in verdict.evidence["engine_curves"]
 
 
 def test_c2_fails_with_a_too_large_step(tmp_path, monkeypatch):

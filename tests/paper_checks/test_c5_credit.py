@@ -4,6 +4,7 @@
 layer's gradient reaches 0.29 of BP's at T = 2L, under the 1/3 floor, so C5's margin there is
 thin; that is reported in the closing note, not hidden by a smaller test shape.)"""
 
+import numpy as np
 import pytest
 
 import paper_checks.c5_credit as c5
@@ -33,3 +34,27 @@ def test_c5_holds_for_pcalm_and_fails_for_pc(tmp_path):
         assert (tmp_path / "alm").joinpath("figures").is_dir() and figure.endswith(".png")
     fails = c5.check(CheckContext(method="pc", out=tmp_path / "pc"))
     assert fails.verdict == "fails"
+
+
+def test_arrival_plot_draws_the_fits_over_their_range_and_reference_slopes(tmp_path, monkeypatch):
+    """A wave front (arrival = k) and a diffusive one (arrival = k^2): the plot gets both fitted
+    lines with their slopes, reference slopes 1 and 2, and the fit range 2 <= k <= L/2 shaded."""
+    drawn = {}
+    monkeypatch.setattr(c5, "plot_lines", lambda lines, path, **kw: drawn.update(lines=lines, **kw) or path)
+    depth = 32
+    arrivals = {"tested": {k: k for k in range(1, depth)}, "pc": {k: k * k for k in range(1, depth)}}
+    c5._plot_arrivals(CheckContext(out=tmp_path), arrivals, depth, "pc-alm")
+    labels = [line.label for line in drawn["lines"]]
+    assert "pc-alm: fitted slope 1.00" in labels and "pc: fitted slope 2.00" in labels
+    assert "reference slope 1 (wave)" in labels and "reference slope 2 (diffusion)" in labels
+    assert (drawn["band"].low, drawn["band"].high) == (2, depth // 2)
+    fitted = next(line for line in drawn["lines"] if line.label == "pc: fitted slope 2.00")
+    assert fitted.x == [2.0, 16.0] and fitted.y == pytest.approx([4.0, 256.0], rel=1e-9)  # k^2 over the fit range
+
+
+def test_ratio_plot_draws_the_two_thresholds_of_the_verdict(tmp_path, monkeypatch):
+    drawn = {}
+    monkeypatch.setattr(c5, "plot_lines", lambda lines, path, **kw: drawn.update(lines=lines, **kw) or path)
+    c5._plot_ratios(CheckContext(out=tmp_path), np.ones(8), np.full(8, 1e-3), "pc-alm")
+    assert sorted(t.y for t in drawn["thresholds"]) == [c5.PC_CONCENTRATION_CEILING, c5.GRADIENT_RATIO_FLOOR] == [0.1, 1 / 3]
+    assert (drawn["band"].low, drawn["band"].high) == (1, 4)  # the lower half, where PC's median is judged
