@@ -19,11 +19,11 @@ COMMAND_MODULES = (
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Ends each option's help with its default, except where there is none to show (None, or
-    False for a switch); descriptions and epilogs keep their line breaks."""
+    """Ends each option's help with its default, except where there is none to show (None or
+    "", or a switch, which takes no value); descriptions and epilogs keep their line breaks."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default is None or action.default is False:
+        if action.default in (None, "") or action.nargs == 0:
             return action.help
         return super()._get_help_string(action)
 
