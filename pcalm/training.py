@@ -39,6 +39,7 @@ from pcalm.inference import NonFiniteActivityError, infer
 from pcalm.metrics import gradient_cosine
 from pcalm.models import ResidualMLP
 from pcalm.step_size import activity_lambda_max
+from pcalm.validation import check_device
 
 Tensor = torch.Tensor
 ALGOS = ("bp", "pc", "pc-alm")
@@ -85,12 +86,7 @@ class TrainConfig:
         if self.lr is not None and (not math.isfinite(self.lr) or self.lr <= 0):
             raise ValueError(f"lr: must be a positive finite number, got {self.lr!r}")
         self.algorithm(1.0)  # validates eta, alpha, rho and steps
-        try:
-            device = torch.device(self.device)
-        except RuntimeError as error:
-            raise ValueError(f"device: {error}") from None
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device: {self.device!r} asked for, but torch sees no CUDA device")
+        check_device(self.device)
 
     def learning_rate(self) -> float:
         """Adam's learning rate: ``lr`` or the paper's 1e-3 * sqrt(N / L)."""
@@ -131,7 +127,7 @@ class EpochMetrics:
 
 @dataclass
 class TrainResult:
-    """What a run produced. ``status`` is "ok" or "diverged" (then ``message`` says why and
+    """What a run produced. ``status`` is "ok", "diverged" or "interrupted" (then ``message`` says why and
     ``history`` stops at the last finite epoch). ``eta`` is the activity step used (None for BP),
     ``lambda_max`` the eigenvalue that set it (None when eta was given)."""
 
@@ -226,7 +222,8 @@ def train(config: TrainConfig, out: str | Path | None = None, progress: bool = T
 
     ``data`` reuses an already loaded dataset (it must be ``config.dataset``). Raises
     DataNotFoundError when the dataset's files are missing; divergence is not an error but
-    a result with status "diverged".
+    a result with status "diverged". A KeyboardInterrupt writes summary.json with status
+    "interrupted" before it propagates.
     """
     start = time.perf_counter()
     dtype = DTYPES[config.dtype]
@@ -270,6 +267,11 @@ def train(config: TrainConfig, out: str | Path | None = None, progress: bool = T
             record(_measure(model, data, probe, algo, epoch, result.steps_done, start))
     except NonFiniteActivityError as error:
         result.status, result.message = "diverged", f"{stage}: {error}"
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM under pcalm.cli: summary.json says how far it got
+        result.status, result.message = "interrupted", f"interrupted in {stage}"
+        result.wall_time_s = time.perf_counter() - start
+        files.summary(result)
+        raise
     finally:
         bar.close()
     result.wall_time_s = time.perf_counter() - start
