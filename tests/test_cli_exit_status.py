@@ -87,6 +87,9 @@ def test_a_tiny_valid_run_is_exit_0(command: str, tmp_path: Path, capsys: pytest
     ("argv", "message"),
     [
         (["train", "--eta", "-1"], "eta"),
+        (["train", "--alpha", "1e308"], "alpha: 1e+308 does not fit in float32"),  # found by tests/test_cli_fuzz.py
+        (["train", "--width", "2", "--depth", "2", "--rho", "3e38"], "rho: the activity Hessian at rho=3e+38 overflows"),  # ditto
+        (["train", "--split-seed", "-1"], "split_seed: must be an integer >= 0"),
         (["grid", "--widths", "2", "2"], "widths"),
         (["bench", "--shape", "3,0,2"], "--shape"),
         (["bench", "--repeats", "0"], "--repeats"),
