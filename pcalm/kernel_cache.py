@@ -87,9 +87,9 @@ def load(prefix: str, source: Path, extra_cflags: list[str], extra_ldflags: list
             if library.exists():  # built while we waited
                 return _import(name, library)
             return _build(name, source, extra_cflags, extra_ldflags, folder, library, announce)
+    except KernelBuildError:
+        raise
     except (RuntimeError, OSError, ImportError) as error:  # no compiler or ninja, an unwritable cache, a failed build
-        if isinstance(error, KernelBuildError):
-            raise
         lines = str(error).strip().splitlines()
         raise KernelBuildError(lines[0] if lines else type(error).__name__) from error
 

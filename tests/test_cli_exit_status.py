@@ -98,6 +98,22 @@ def test_a_tiny_valid_run_is_exit_0(command: str, tmp_path: Path, capsys: pytest
         (["bench", "--device", "nodevice"], "device"),
         (["check", "--only", "C9"], "unknown claim"),
         (["demo", "--depth", "1"], "depth"),
+        # Refused cleanly before the exit-status convention, and kept so:
+        (["train", "--width", "0"], "width"),
+        (["train", "--depth", "-3"], "depth"),
+        (["train", "--activation", "softmax"], "activation"),
+        (["train", "--eta", "nan"], "eta"),
+        (["train", "--eta", "inf"], "eta"),
+        (["train", "--epochs", "0"], "epochs"),
+        (["train", "--steps", "0"], "steps"),
+        (["train", "--rho", "0"], "rho"),
+        (["train", "--alpha", "-1"], "alpha"),
+        (["train", "--lr", "-1"], "lr"),
+        (["train", "--threads", "0"], "threads"),
+        (["train", "--batch-size", "100000"], "batch_size"),
+        (["train", "--device", "nodevice"], "device"),
+        (["grid", "--widths", "2", "--depths", "2", "2"], "depths"),
+        (["grid", "--widths", "2", "--depths", "2", "--activations", "bogus"], "activation"),
     ],
 )
 def test_bad_input_is_exit_2_with_one_line(argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -107,11 +123,12 @@ def test_bad_input_is_exit_2_with_one_line(argv: list[str], message: str, tmp_pa
     assert not (tmp_path / "out").exists()
 
 
-def test_bench_on_cuda_without_cuda_is_exit_2_with_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("command", ["bench", "train"])
+def test_cuda_without_cuda_is_exit_2_with_one_line(command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert main(["bench", "--device", "cuda", "--shape", "3,2,2", "--out", str(tmp_path / "out")]) == exit_status.BAD_INPUT
+    assert main([*TINY[command], "--device", "cuda", "--out", str(tmp_path / "out")]) == exit_status.BAD_INPUT
     (line,) = _no_traceback_one_line(capsys.readouterr().err)
-    assert line == "pcalm bench: device: 'cuda' asked for, but torch sees no CUDA device"
+    assert line == f"pcalm {command}: device: 'cuda' asked for, but torch sees no CUDA device"
     assert not (tmp_path / "out").exists()
 
 
@@ -176,3 +193,17 @@ def test_a_grid_ended_by_sigterm_resumes(tmp_path: Path) -> None:
     assert again.returncode == 0, again.stderr
     assert f"ran {8 - done} cells, skipped {done} already done" in again.stdout
     assert output_dir.interruption(tmp_path / "grid") is None
+
+
+def test_the_exit_status_and_output_modules_are_torch_free() -> None:
+    # Loaded by path, without pcalm/__init__.py: they must not pull torch in (pcalm --help, and a
+    # bad --out refused before torch is even imported).
+    code = (
+        "import importlib.util, sys\n"
+        "for name in ('exit_status', 'output_dir'):\n"
+        f"    spec = importlib.util.spec_from_file_location(name, {str(REPO / 'pcalm')!r} + f'/{{name}}.py')\n"
+        "    spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
+        "print('torch' in sys.modules)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0 and run.stdout.strip() == "False", run.stderr
