@@ -26,6 +26,8 @@ def check_output_dir(path: str | Path) -> None:
     path = Path(path)
     existing = path
     while not existing.exists() and existing.parent != existing:
+        if existing.is_symlink():
+            raise OutputDirError(f"--out {path}: {existing} is a link to nothing")
         existing = existing.parent
     if not existing.is_dir():
         where = "is not a folder" if existing == path else f"cannot be made: {existing} is not a folder"

@@ -48,6 +48,9 @@ def _unusable_out(kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     if kind == "under a file":
         (tmp_path / "file").write_text("kept\n")
         return tmp_path / "file" / "out"
+    if kind == "a dangling link":
+        (tmp_path / "link").symlink_to(tmp_path / "nowhere")
+        return tmp_path / "link" / "out"
     assert kind == "full disk"
 
     class Full:
@@ -57,7 +60,7 @@ def _unusable_out(kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     return tmp_path / "out"
 
 
-@pytest.mark.parametrize("kind", ["not writable", "a file", "under a file", "full disk"])
+@pytest.mark.parametrize("kind", ["not writable", "a file", "under a file", "a dangling link", "full disk"])
 @pytest.mark.parametrize("command", COMMANDS)
 def test_an_unusable_out_is_exit_2_naming_it_before_any_work(command: str, kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     out = _unusable_out(kind, tmp_path, monkeypatch)
