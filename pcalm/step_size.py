@@ -36,7 +36,8 @@ def summed_objective(model: LayeredModel, x: Tensor, y: Tensor, z: list[Tensor],
 
 def activity_lambda_max(model: LayeredModel, x: Tensor, y: Tensor, rho: float = 1.0, rtol: float = 1e-6, seed: int = 0) -> float:
     """Largest eigenvalue of the per-sample activity Hessian of L_rho at the feedforward start
-    (relative accuracy ``rtol``; the start vector is drawn from ``seed``)."""
+    (relative accuracy ``rtol``; the start vector is drawn from ``seed``). ValueError when the
+    Hessian's products overflow the model's dtype (a huge ``rho``)."""
     if model.depth < 2:
         raise ValueError("model: a depth-1 model has no hidden activities, so no activity Hessian")
     with torch.enable_grad():
@@ -49,7 +50,10 @@ def activity_lambda_max(model: LayeredModel, x: Tensor, y: Tensor, rho: float = 
         pieces = torch.from_numpy(np.ascontiguousarray(v).reshape(-1)).to(device=z[0].device, dtype=z[0].dtype).split(sizes)
         directions = [p.reshape(a.shape) for p, a in zip(pieces, z)]
         products = torch.autograd.grad(gradient, z, directions, retain_graph=True)
-        return torch.cat([h.reshape(-1) for h in products]).detach().cpu().double().numpy()
+        product = torch.cat([h.reshape(-1) for h in products]).detach().cpu().double().numpy()
+        if not np.isfinite(product).all():
+            raise ValueError(f"rho: the activity Hessian at rho={rho:g} overflows in {z[0].dtype}, so eta='auto' has no lambda_max; use a smaller rho or give eta")
+        return product
 
     start = np.random.default_rng(seed).standard_normal(n)
     operator = LinearOperator((n, n), matvec=hessian_vector, dtype=np.float64)

@@ -40,6 +40,7 @@ from pcalm.inference import NonFiniteActivityError, infer
 from pcalm.metrics import gradient_cosine
 from pcalm.models import ResidualMLP
 from pcalm.step_size import activity_lambda_max
+from pcalm.validation import check_device
 
 Tensor = torch.Tensor
 DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}
@@ -78,19 +79,19 @@ class TrainConfig:
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype: expected one of {list(DTYPES)}, got {self.dtype!r}")
         get_activation(self.activation)
-        for name, least in (("width", 1), ("depth", 2), ("epochs", 1), ("batch_size", 1)):
+        for name, least in (("width", 1), ("depth", 2), ("epochs", 1), ("batch_size", 1), ("split_seed", 0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise ValueError(f"{name}: must be an integer >= {least}, got {value!r}")
         if self.lr is not None and (not math.isfinite(self.lr) or self.lr <= 0):
             raise ValueError(f"lr: must be a positive finite number, got {self.lr!r}")
         self.algorithm(1.0)  # validates eta, alpha, rho and steps
-        try:
-            device = torch.device(self.device)
-        except RuntimeError as error:
-            raise ValueError(f"device: {error}") from None
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device: {self.device!r} asked for, but torch sees no CUDA device")
+        largest = torch.finfo(DTYPES[self.dtype]).max
+        for name in ("eta", "alpha", "rho"):
+            value = getattr(self, name)
+            if isinstance(value, float) and abs(value) > largest:
+                raise ValueError(f"{name}: {value:g} does not fit in {self.dtype} (at most {largest:g})")
+        check_device(self.device)
 
     def learning_rate(self) -> float:
         """Adam's learning rate: ``lr`` or the paper's 1e-3 * sqrt(N / L)."""
@@ -131,7 +132,7 @@ class EpochMetrics:
 
 @dataclass
 class TrainResult:
-    """What a run produced. ``status`` is "ok" or "diverged" (then ``message`` says why and
+    """What a run produced. ``status`` is "ok", "diverged" or "interrupted" (then ``message`` says why and
     ``history`` stops at the last finite epoch). ``eta`` is the activity step used (None for BP),
     ``lambda_max`` the eigenvalue that set it (None when eta was given)."""
 
@@ -226,7 +227,8 @@ def train(config: TrainConfig, out: str | Path | None = None, progress: bool = T
 
     ``data`` reuses an already loaded dataset (it must be ``config.dataset``). Raises
     DataNotFoundError when the dataset's files are missing; divergence is not an error but
-    a result with status "diverged".
+    a result with status "diverged". A KeyboardInterrupt writes summary.json with status
+    "interrupted" before it propagates.
     """
     start = time.perf_counter()
     dtype = DTYPES[config.dtype]
@@ -235,13 +237,13 @@ def train(config: TrainConfig, out: str | Path | None = None, progress: bool = T
         raise ValueError(f"data: got dataset {data.name!r} but the config asks for {config.dataset!r}")
     if config.batch_size > len(data.x_train):
         raise ValueError(f"batch_size: {config.batch_size} exceeds the {len(data.x_train)} training samples of {data.name}")
-    files = _RunFiles(None if out is None else Path(out))
     model = ResidualMLP(data.input_dim, config.width, config.depth, data.num_classes, config.activation, seed=config.seed, dtype=dtype).to(config.device)
     probe = (data.x_train[: config.batch_size], data.y_train[: config.batch_size])
     lambda_max = None
     if config.algo != "bp" and config.eta == "auto":
         lambda_max = activity_lambda_max(model, *probe, rho=config.activity_rho())
     algo = config.algorithm(1.0 / lambda_max if lambda_max else 1.0)
+    files = _RunFiles(None if out is None else Path(out))  # after eta's resolution, which can refuse the settings
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate())
     result = TrainResult(config, "ok", "", getattr(algo, "eta", None), lambda_max, config.learning_rate(), 0, device=str(model.device), threads=torch.get_num_threads())
 
@@ -270,6 +272,11 @@ def train(config: TrainConfig, out: str | Path | None = None, progress: bool = T
             record(_measure(model, data, probe, algo, epoch, result.steps_done, start))
     except NonFiniteActivityError as error:
         result.status, result.message = "diverged", f"{stage}: {error}"
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM under pcalm.cli: summary.json says how far it got
+        result.status, result.message = "interrupted", f"interrupted in {stage}"
+        result.wall_time_s = time.perf_counter() - start
+        files.summary(result)
+        raise
     finally:
         bar.close()
     result.wall_time_s = time.perf_counter() - start

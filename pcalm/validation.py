@@ -27,3 +27,14 @@ def check_inputs(model: LayeredModel, x: torch.Tensor, y: torch.Tensor) -> None:
         raise ValueError(f"x, y: batch sizes differ ({x.shape[0]} vs {y.shape[0]})")
     if x.shape[0] < 1:
         raise ValueError("x: the batch is empty")
+
+
+def check_device(name: str) -> torch.device:
+    """The torch device ``name`` names; ValueError if it names none, or CUDA where torch sees none."""
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(f"device: {error}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device: {name!r} asked for, but torch sees no CUDA device")
+    return device

@@ -51,6 +51,7 @@ def test_bench_command_writes_json_and_table(tmp_path: Path, capsys: pytest.Capt
     assert "| 3 | 4 | 2 | 6 |" in (tmp_path / "bench.md").read_text()
 
 
-def test_bench_command_rejects_a_bad_shape(tmp_path: Path) -> None:
-    with pytest.raises(SystemExit, match="depth,width,batch"):
-        main(["bench", "--shape", "2,4", "--out", str(tmp_path)])
+def test_bench_command_rejects_a_bad_shape(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--shape", "2,4", "--out", str(tmp_path / "out")]) == 2
+    assert "pcalm bench: --shape: expected depth,width,batch" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -57,9 +57,10 @@ def test_pcalm_fused_0_switches_the_kernels_off(monkeypatch: pytest.MonkeyPatch)
     assert all(torch.isfinite(g).all() for g in eager.weight_grads)
 
 
-def test_a_failed_build_leaves_the_eager_ops_with_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_build_leaves_the_eager_ops_with_a_warning(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     from torch.utils import cpp_extension
 
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))  # an empty cache: the build is tried
     def no_compiler(**kwargs: object) -> None:
         raise RuntimeError("Ninja is required to load C++ extensions")
 

@@ -27,8 +27,8 @@ def _shapes(args: argparse.Namespace) -> tuple[tuple[int, int, int], ...]:
         shapes = []
         for text in args.shape:
             parts = text.split(",")
-            if len(parts) != 3 or not all(p.strip().isdigit() for p in parts) or int(parts[0]) < 3:
-                raise SystemExit(f"--shape: expected depth,width,batch with depth >= 3, got {text!r}")
+            if len(parts) != 3 or not all(p.strip().isdigit() for p in parts) or int(parts[0]) < 3 or min(int(p) for p in parts) < 1:
+                raise ValueError(f"--shape: expected depth,width,batch with depth >= 3 and width, batch >= 1, got {text!r}")
             shapes.append(tuple(int(p) for p in parts))
         return tuple(shapes)
     return FULL_SHAPES if args.full else QUICK_SHAPES
@@ -40,15 +40,17 @@ def run(args: argparse.Namespace) -> int:
 
     from pcalm.bench import markdown_table, run_bench
     from pcalm.machine_info import describe
+    from pcalm.validation import check_device
 
     if args.repeats < 1 or args.warmup < 0:
-        raise SystemExit("--repeats must be >= 1 and --warmup >= 0")
+        raise ValueError(f"--repeats must be >= 1 and --warmup >= 0, got {args.repeats} and {args.warmup}")
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {args.threads}")
+    auto = "cuda" if torch.cuda.is_available() else "cpu"
+    shapes, device = _shapes(args), check_device(auto if args.device == "auto" else args.device)  # bad input: exit 2 (pcalm.cli)
     if args.threads is not None:
-        if args.threads < 1:
-            raise SystemExit("--threads must be >= 1")
         torch.set_num_threads(args.threads)
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
-    report = run_bench(_shapes(args), torch.device(device), args.warmup, args.repeats)
+    report = run_bench(shapes, device, args.warmup, args.repeats)
     table = markdown_table(report)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench.json").write_text(json.dumps(report, indent=2))

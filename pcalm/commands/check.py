@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pcalm import exit_status
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("check", help="verify the claims of the design note (docs/design.md): verdicts, report.md, results.json, figures")
@@ -30,4 +32,4 @@ def run(args: argparse.Namespace) -> int:
     results, report = write_results(verdicts, ctx)
     print(verdict_table(verdicts))
     print(f"wrote {report} and {results}")
-    return 0 if all(v.holds for v in verdicts) else 1
+    return exit_status.OK if all(v.holds for v in verdicts) else exit_status.CLAIM_FAILS

@@ -1,6 +1,6 @@
 """``pcalm train``: train the paper's residual MLP with BP, PC or PC-ALM; write metrics.csv and summary.json.
 
-Exit status: 0 trained, 3 diverged (summary.json says where), 2 bad input or missing data.
+Exit status (pcalm.exit_status): 0 trained, 3 diverged (summary.json says where), 2 bad input or missing data.
 """
 
 from __future__ import annotations
@@ -9,9 +9,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from pcalm import exit_status
 from pcalm.choices import ALGOS, DATASETS, DTYPE_NAMES
-
-EXIT_DIVERGED = 3
 
 
 def eta_value(text: str) -> float | str:
@@ -84,5 +83,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {args.out / 'metrics.csv'} and {args.out / 'summary.json'}")
     if result.diverged:
         print(f"pcalm train: diverged: {result.message}", file=sys.stderr)
-        return EXIT_DIVERGED
-    return 0
+        return exit_status.DIVERGED
+    return exit_status.OK
