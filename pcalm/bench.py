@@ -1,10 +1,10 @@
 """Timing one training step of BP, PC and PC-ALM on the residual MLP, against the machine's
-batched-matmul speed measured in the same run (``pcalm bench``, issue 7).
+batched-matmul speed measured in the same run (``pcalm bench``).
 
 A "training step" here is the gradient computation ``infer(model, x, y, algo)`` with T = 2L,
 k = 1, a fixed eta (no Lanczos) and float32: the optimizer update that follows is the same for
 all three algorithms and is left out. BP is autograd on the same model; PC and PC-ALM run the
-layer-parallel fast path of :mod:`pcalm.fast`.
+layer-parallel fast path of :mod:`pcalm.stacked`.
 
 Useful FLOPs of a PC / PC-ALM step (multiply-adds counted as 2):
 
@@ -35,7 +35,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 from tqdm.auto import tqdm
 
-from pcalm import fused
+from pcalm.stacked import fused
 from pcalm.algorithms import BP, PC, PCALM
 from pcalm.inference import infer
 from pcalm.models.residual import ResidualMLP

@@ -1,49 +1,28 @@
-"""The layer-parallel fast path: the canonical schedule of DESIGN section 3 for the residual MLP,
-with all layers stacked.
+"""The fast path's buffers and loop: the canonical schedule of DESIGN section 3 for the residual
+MLP with all hidden layers stacked.
 
-It runs the same schedule as :func:`pcalm.inference._augmented_lagrangian` (and is checked
-against it in float64 to 1e-12 by ``tests/test_fast_path.py``), but keeps every layer's state in
-one (L-1, B, N) tensor, so that one activity step of all L-1 hidden layers is a handful of
-batched matmuls and in-place elementwise ops, whatever the depth: no autograd, no Python loop
-over layers, no allocation in the loop, nothing kept from earlier steps.
+It runs the schedule of the reference loop (:func:`pcalm.inference._augmented_lagrangian`,
+checked against it in float64 to 1e-12 by ``tests/test_fast_path.py``), but keeps every layer's
+state in one (L-1, B, N) tensor (the layout of :mod:`pcalm.models.residual_stacked`, whose
+formulas it applies), so that one activity step of all L-1 hidden layers is a handful of batched
+matmuls and in-place elementwise ops, whatever the depth: no autograd, no Python loop over
+layers, no allocation in the loop, nothing kept from earlier steps.
 
-Stacked state (index i holds hidden layer l = i + 1; N the width, B the batch):
+Per activity step: the activity step, then the prediction pass at the new z, whose errors serve
+both the dual step and the next activity step (one pass per step, as in the reference loop).
+Then E = lam + rho Eps; where the schedule's alpha for the step is not 0, the dual step
+lam <- lam + alpha eps is folded in as E = lam + (rho + alpha) Eps; lam += alpha Eps, so PC-ALM
+costs PC's step plus this vector update. Where the schedule's errors are eps (PC: alpha = 0,
+rho = 1) no lam is kept and E is Eps itself.
 
-    P    (L, B, N)    [mu_1; z_1; ...; z_{L-1}]  (mu_1 = s_in x W_1^T is fixed: x is clamped),
-                      so that Z = P[1:] and ``P[1:] - P[:-1]`` is [z_1 - mu_1; z_2 - z_1; ...]
-    A, D (L-1, B, N)  phi(z_l), phi'(z_l)          (linear: A is Z itself, no D; fused: no D, no V)
-    Eps  (L-1, B, N)  eps_l = z_l - mu_l(z_{l-1});  eps_out (B, n_L) = y - mu_L(z_{L-1})
-    LEps (2, L-1, B, N) = [lam; Eps]  (PC: no lam; fused: lam alone, eps never stored)
-    E    (L-1, B, N)  e_l = lam_l + rho eps_l      (PC: E is Eps)
-    V    (L-1, B, N)  the backward branch of layer l+1: e_{l+1} W_{l+1}, scaled to s_h
-
-One activity step, z_l <- z_l - eta (e_l - e_{l+1} J_{l+1}), with the residual MLP's
-e J_{l+1} = e_{l+1} + s_h (e_{l+1} W_{l+1}) * phi'(z_l) for hidden blocks (DESIGN section 1) and
-e_L J_L = s_out (e_L W_L) * phi'(z_{L-1}) for the read-out, is
-
-    V[:-1] = E[1:] @ W_hidden;  V[-1] = (s_out/s_h) e_out W_L          (reads layer l+1)
-    Z += eta s_h V * D;  Z -= eta E;  Z[:-1] += eta E[1:]               (reads layers l, l+1)
-
-and the prediction pass at the new z, which gives the errors that both the dual step and the
-next activity step use (one pass per step, as in the reference loop), is
-
-    A = phi(Z);  D = phi'(Z)                                           (reads layer l)
-    Eps = P[1:] - P[:-1];  Eps[1:] -= s_h A[:-1] @ W_hidden^T           (reads layers l-1, l)
-                      (W_hidden^T: a contiguous copy made once per run, the faster bmm operand)
-    eps_out = y - s_out A[-1] @ W_L^T
-
-Every slice shifts by at most one layer: layer l's update reads layers l-1, l, l+1 only.
-Then E = lam + rho Eps; where a dual step lam <- lam + alpha eps follows, it is folded in as
-E = lam + (rho + alpha) Eps; lam += alpha Eps, so PC-ALM costs PC's step plus this vector update
-(PC keeps no lam and E is Eps itself).
-
-The steps run either as the eager in-place ops written here, in a Python loop, or, on the CPU
-where :mod:`pcalm.fused` has built it, in C++ (``run_steps``, from the feedforward start on):
+The steps run either as the eager ops, in a Python loop (LEps (2, L-1, B, N) = [lam; Eps] holds
+both for one batched energy sum; D and V as in the formulas' module), or, on the CPU where
+:mod:`pcalm.stacked.fused` has built it, in C++ (``run_steps``, from the feedforward start on):
 there each thread takes its rows of the batch one layer at a time, two matmuls and then one pass
 doing the activity update, the errors at the new z, the energy sums and the dual step while the
-layer is in cache, and sweeps the layers SKEW steps at a time along a diagonal (the order above
-allows it: step t of layer l needs step t-1 of layers l, l+1 and step t of layer l-1). Which
-steps end with a dual step is decided here, once, for both.
+layer is in cache, and sweeps the layers SKEW steps at a time along a diagonal (step t of layer l
+needs step t-1 of layers l, l+1 and step t of layer l-1); it needs no D, V or Eps. Both take the
+schedule's ``alphas`` as data.
 
 Energies: each step stores per-layer sums, not the L_rho terms themselves: <eps_l, lam_l> and
 <eps_l, eps_l> for all hidden layers at once (PC: <eps_l, eps_l> alone; one batched dot product
@@ -57,17 +36,18 @@ from __future__ import annotations
 
 import torch
 
-from pcalm.algorithms import PCALM
-from pcalm.fused import ACTIVATIONS
-from pcalm.fused import kernels as fused_kernels
-from pcalm.result import InferenceResult, raise_if_not_finite
+from pcalm.models import residual_stacked as formulas
 from pcalm.models.base import LayeredModel
 from pcalm.models.residual import ResidualMLP
+from pcalm.result import InferenceResult, raise_if_not_finite
+from pcalm.schedule import Schedule
+from pcalm.stacked.fused import ACTIVATIONS
+from pcalm.stacked.fused import kernels as fused_kernels
 
 Tensor = torch.Tensor
-# Steps per diagonal sweep of the fused kernels (pcalm/csrc/fused_steps.cpp): each layer's state and
-# weights come into cache once per SKEW steps; the results do not depend on it. 3 to 6 ran fastest
-# on the 2-core CI machine (depth 32, width 128), 1 was 10% slower (docs/benchmarks.md).
+# Steps per diagonal sweep of the fused kernels (fused_steps.cpp): each layer's state and weights
+# come into cache once per SKEW steps; the results do not depend on it. 3 to 6 ran fastest on the
+# 2-core CI machine (depth 32, width 128), 1 was 10% slower (docs/benchmarks.md).
 SKEW = 4
 
 
@@ -77,31 +57,27 @@ def supports(model: LayeredModel) -> bool:
 
 
 class _StackedState:
-    """Preallocated buffers of one run and the stacked operations of the schedule on them.
+    """Preallocated buffers of one run (the layout of :mod:`pcalm.models.residual_stacked`).
 
-    ``eager``: the feedforward start and the steps run in :meth:`_start`, :meth:`activity_step`
-    and :meth:`errors`; otherwise the fused kernels' ``run_steps`` (:mod:`pcalm.fused`) fills
-    the buffers allocated here, which then need no D, V or Eps."""
+    ``eager``: the feedforward start and the steps run here (:meth:`_start`, :meth:`step`);
+    otherwise the fused kernels' ``run_steps`` fills the buffers allocated here, which then need
+    no D, V or Eps."""
 
-    def __init__(self, model: ResidualMLP, x: Tensor, y: Tensor, algo: PCALM, eager: bool) -> None:
+    def __init__(self, model: ResidualMLP, x: Tensor, y: Tensor, schedule: Schedule, eager: bool) -> None:
         depth, batch, width = model.depth, x.shape[0], model.width
-        self.model, self.y, self.batch = model, y, batch
-        self.activation = model.activation.name
-        self.eta, self.alpha, self.rho = float(algo.eta), float(algo.alpha), float(algo.rho)
-        self.w_hidden = model.w_hidden.detach()
-        # W_l^T stored contiguously once per run: a matmul against it is faster than against a transposed view.
-        self.w_hidden_t = self.w_hidden.transpose(1, 2).contiguous()
-        self.w_out = model.w_out.detach()
-        self.has_lam = not (self.alpha == 0.0 and self.rho == 1.0)
+        self.model, self.y, self.batch, self.schedule = model, y, batch, schedule
+        self.weights = formulas.StackedWeights.of(model)
+        self.keeps_lam = not schedule.errors_are_eps
+        linear = model.activation.name == "linear"
         new = x.new_empty
         self.P = new(depth, batch, width)
         self.Z = self.P[1:]
-        self.A = self.Z if self.activation == "linear" else new(depth - 1, batch, width)
-        self.D = new(depth - 1, batch, width) if eager and self.activation != "linear" else None
+        self.A = self.Z if linear else new(depth - 1, batch, width)
+        self.D = new(depth - 1, batch, width) if eager and not linear else None
         self.one = x.new_ones(())  # the 1 of tanh's phi' = 1 - a^2, as an addcmul operand
         self.V = new(depth - 1, batch, width) if eager else None
         self.eps_out = new(y.shape)
-        if not self.has_lam:
+        if not self.keeps_lam:
             self.lam = None
             self.E = self.Eps = new(depth - 1, batch, width)
         elif eager:
@@ -120,56 +96,37 @@ class _StackedState:
         torch.stack([activities[0], *activities[:-1]], out=self.P)
         torch.sub(self.y, activities[-1], out=self.eps_out)
         self.E.zero_()
-        if self.has_lam:
+        if self.keeps_lam:
             self.LEps.zero_()
-        self._activate()
+        formulas.activate(self.model, self.Z, self.A, self.D, self.one)
 
-    def _activate(self) -> None:
-        """Eager path: A = phi(Z), D = phi'(Z) (relu: the mask z > 0, as sign(relu(z)); tanh:
-        1 - tanh(z)^2), in place; linear has neither (A is Z)."""
-        if self.activation == "relu":
-            torch.clamp_min(self.Z, 0.0, out=self.A)
-            torch.sign(self.A, out=self.D)
-        elif self.activation == "tanh":
-            torch.tanh(self.Z, out=self.A)
-            torch.addcmul(self.one, self.A, self.A, value=-1.0, out=self.D)
+    def step(self, hidden: Tensor, out: Tensor, alpha: float) -> int:
+        """Eager path: one activity step on every hidden layer, the prediction pass at the new z,
+        its energy sums (``hidden``, ``out``), then E = lam + rho eps with the dual step
+        lam <- lam + alpha eps folded in where ``alpha`` is not 0 (DESIGN section 3).
 
-    def activity_step(self) -> None:
-        """z_l <- z_l - eta (e_l - e_{l+1} J_{l+1}) on all hidden layers at once (DESIGN section 3)."""
-        s_h, s_out, eta = self.model.s_h, self.model.s_out, self.eta
-        E, V, Z = self.E, self.V, self.Z
-        above = E[1:]  # e_{l+1} for l = 1..L-2
-        torch.bmm(above, self.w_hidden, out=V[:-1])
-        torch.addmm(V[-1], self.eps_out, self.w_out, beta=0.0, alpha=s_out / s_h, out=V[-1])
-        if self.D is None:  # linear
-            Z.add_(V, alpha=eta * s_h)
-        else:
-            Z.addcmul_(V, self.D, value=eta * s_h)
-        Z.sub_(E, alpha=eta)
-        Z[:-1].add_(above, alpha=eta)
-        self._activate()
-
-    def errors(self, hidden: Tensor, out: Tensor, alpha: float) -> None:
-        """The prediction pass at the new z (eps_l = z_l - mu_l(z_{l-1}), DESIGN section 1), its
-        energy sums (``record``), then E = lam + rho eps, with the dual step lam <- lam + alpha eps
-        folded in where ``alpha`` is not 0 (DESIGN section 3). PC: E is eps."""
-        s_h, s_out = self.model.s_h, self.model.s_out
-        below_activated = self.A[:-1]  # phi(z_{l-1}) for l = 2..L-1
-        torch.addmm(self.y, self.A[-1], self.w_out.T, alpha=-s_out, out=self.eps_out)
+        Returns:
+            The number of hidden layers whose lam the step updated (0 or L-1).
+        """
+        model, schedule = self.model, self.schedule
+        formulas.activity_step(model, self.weights, self.Z, self.E, self.eps_out, self.D, self.V, schedule.eta)
+        formulas.activate(model, self.Z, self.A, self.D, self.one)
+        formulas.prediction_errors(model, self.weights, self.P, self.A, self.y, self.Eps, self.eps_out)
         torch.dot(self.eps_out.view(-1), self.eps_out.view(-1), out=out)
-        torch.sub(self.P[1:], self.P[:-1], out=self.Eps)
-        self.Eps[1:].baddbmm_(below_activated, self.w_hidden_t, alpha=-s_h)
-        self.record(hidden)
-        if self.has_lam:
-            torch.add(self.lam, self.Eps, alpha=self.rho + alpha, out=self.E)
-            if alpha != 0.0:
-                self.lam.add_(self.Eps, alpha=alpha)
+        self._record(hidden)
+        if not self.keeps_lam:
+            return 0
+        torch.add(self.lam, self.Eps, alpha=schedule.rho + alpha, out=self.E)
+        if alpha == 0.0:
+            return 0
+        self.lam.add_(self.Eps, alpha=alpha)
+        return self.lam.shape[0]
 
-    def record(self, hidden: Tensor) -> None:
+    def _record(self, hidden: Tensor) -> None:
         """Eager path: per-layer sums of this step, before any dual step, in one batched op:
         hidden[i] = [<eps, lam>, <eps, eps>] (PC: [<eps, eps>])."""
         flat = self.Eps.view(self.Eps.shape[0], 1, -1)
-        if self.has_lam:
+        if self.keeps_lam:
             pair = self.LEps.view(2, self.Eps.shape[0], -1).permute(1, 2, 0)
             torch.bmm(flat, pair, out=hidden)
         else:
@@ -180,57 +137,66 @@ class _StackedState:
         (<lam, eps> + rho/2 |eps|^2)/B for hidden layers, |eps_L|^2/(2B) for the read-out."""
         hidden = hidden.to(out.dtype)
         squares = hidden[..., 0, -1]
-        hidden_terms = hidden[..., 0, 0] + 0.5 * self.rho * squares if self.has_lam else 0.5 * squares
+        hidden_terms = hidden[..., 0, 0] + 0.5 * self.schedule.rho * squares if self.keeps_lam else 0.5 * squares
         return torch.cat([hidden_terms, 0.5 * out.unsqueeze(1)], dim=1) / self.batch
 
-    def weight_gradients(self, x: Tensor) -> list[Tensor]:
-        """dL_rho/dW_l = -s_l/B e_l^T a_{l-1} for all layers (a_0 = x, a_{l-1} = phi(z_{l-1})), aligned with ``model.weights()``."""
-        model, batch = self.model, self.batch
-        grad_in = torch.mm(self.E[0].T, x).mul_(-model.s_in / batch)
-        grad_hidden = torch.bmm(self.E[1:].transpose(1, 2), self.A[:-1]).mul_(-model.s_h / batch)
-        grad_out = torch.mm(self.eps_out.T, self.A[-1]).mul_(-model.s_out / batch)
-        return [grad_in, *grad_hidden.unbind(0), grad_out]
+
+def _run_fused(kernels, state: _StackedState, x: Tensor, hidden: Tensor, out: Tensor) -> dict[str, int]:
+    """The feedforward start and every step in C++ (``run_steps``); returns the work it counted."""
+    model, schedule = state.model, state.schedule
+    tensors = {
+        "x": x.contiguous(), "y": state.y.contiguous(), "w_in": model.w_in.detach(), "w_hidden": state.weights.w_hidden,
+        "w_hidden_t": state.weights.w_hidden_t, "w_out": state.weights.w_out, "p": state.P, "a": state.A, "e": state.E,
+        "eps_out": state.eps_out, "hidden_sums": hidden, "out_sums": out,
+    }
+    if state.lam is not None:
+        tensors["lam"] = state.lam
+    options = kernels.Options(
+        alphas=list(schedule.alphas), skew=SKEW, activation=ACTIVATIONS[model.activation.name],
+        s_in=model.s_in, s_h=model.s_h, s_out=model.s_out, eta=schedule.eta, rho=schedule.rho,
+    )
+    return dict(kernels.run_steps(tensors, options))
 
 
 @torch.no_grad()
-def augmented_lagrangian(model: ResidualMLP, x: Tensor, y: Tensor, algo: PCALM, label: str, fused: bool | None = None) -> InferenceResult:
-    """The canonical schedule of DESIGN section 3 on the stacked state: T-1 rounds of (k activity
-    steps, dual step), then k final activity steps; weight gradient at (z, lam) ("pre") or at
-    (z, lam + alpha eps) ("post"). Same contract as the reference loop, without the observer.
+def augmented_lagrangian(model: ResidualMLP, x: Tensor, y: Tensor, schedule: Schedule, fused: bool | None = None) -> InferenceResult:
+    """The canonical schedule of DESIGN section 3 on the stacked state: after each activity step
+    z_l <- z_l - eta (e_l - e_{l+1} J_{l+1}), the dual step lam_l <- lam_l + alpha_s eps_l where the
+    schedule's alpha_s is not 0; weight gradient dL_rho/dW_l = -s_l/B e_l^T a_{l-1} at the end.
+    Same contract as the reference loop, without the observer.
 
-    ``fused``: None runs the fused CPU kernels where :func:`pcalm.fused.kernels` has them (a CPU
-    batch, ``PCALM_FUSED`` not 0, a compiler), else the eager ops; False forces the eager ops;
-    True insists on the kernels (RuntimeError where they are unavailable)."""
+    Arguments:
+        model, x, y: the residual MLP and the batch (x clamped, y the target).
+        schedule: the resolved schedule (:func:`pcalm.schedule.resolve`).
+        fused: None runs the fused CPU kernels where :func:`pcalm.stacked.fused.kernels` has them
+            (a CPU batch, ``PCALM_FUSED`` not 0, a compiler), else the eager ops; False forces the
+            eager ops; True insists on the kernels (RuntimeError where they are unavailable).
+
+    Returns:
+        The InferenceResult, with ``work`` the layer-steps and dual updates counted as they ran
+        (the fused run counts one thread's rows; each thread runs the same layer-steps).
+    """
     kernels = None if fused is False else fused_kernels(x.device)
     if fused and kernels is None:
-        raise RuntimeError(f"fused: the fused kernels are unavailable on {x.device} (see pcalm.fused)")
-    state = _StackedState(model, x, y, algo, eager=kernels is None)
-    # The dual step's alpha after each activity step: T-1 rounds of k steps end with one, and the
-    # last round too where timing is "post"; 0 elsewhere.
-    budget, k = algo.budget(model.depth), algo.inner_steps
-    alphas = [
-        state.alpha if inner == k - 1 and (round_ < budget - 1 or algo.timing == "post") else 0.0
-        for round_ in range(budget)
-        for inner in range(k)
-    ]
-    steps = len(alphas)
-    reductions = 2 if state.has_lam else 1
+        raise RuntimeError(f"fused: the fused kernels are unavailable on {x.device} (see pcalm.stacked.fused)")
+    state = _StackedState(model, x, y, schedule, eager=kernels is None)
+    steps = len(schedule.alphas)
+    reductions = 2 if state.keeps_lam else 1
     # Per step and hidden layer: [<eps, lam>, <eps, eps>] (PC: [<eps, eps>]); the fused kernels return float64 sums.
     hidden = torch.zeros(steps + 1, model.depth - 1, 1, reductions, dtype=x.dtype if kernels is None else torch.float64, device=x.device)
     out = x.new_empty(steps + 1)
     if kernels is not None:
-        kernels.run_steps(x.contiguous(), model.w_in.detach(), state.w_hidden, state.w_hidden_t, state.w_out, y.contiguous(), state.P, state.A, state.E, state.lam,
-                          state.eps_out, hidden, out, alphas, SKEW, ACTIVATIONS[state.activation], model.s_in, model.s_h, model.s_out,
-                          state.eta, state.rho)
+        work = _run_fused(kernels, state, x, hidden, out)
     else:
         # Step 0 is the feedforward start: every hidden eps is 0, so hidden[0] stays 0.
         torch.dot(state.eps_out.view(-1), state.eps_out.view(-1), out=out[0])
-        for step, alpha in enumerate(alphas, start=1):
-            state.activity_step()
-            state.errors(hidden[step], out[step], alpha)
+        dual_updates = 0
+        for step, alpha in enumerate(schedule.alphas, start=1):
+            dual_updates += state.step(hidden[step], out[step], alpha)
+        work = {"layer_steps": steps * (model.depth - 1), "dual_updates": dual_updates}
     per_layer = state.layer_energies(hidden, out)
-    raise_if_not_finite(per_layer, algo, label)
-    weight_grads = state.weight_gradients(x)
+    raise_if_not_finite(per_layer, schedule)
+    weight_grads = formulas.weight_gradients(model, x, state.E, state.A, state.eps_out)
     lam = state.lam if state.lam is not None else torch.zeros_like(state.Z)
     return InferenceResult(
         weight_grads=weight_grads,
@@ -239,5 +205,6 @@ def augmented_lagrangian(model: ResidualMLP, x: Tensor, y: Tensor, algo: PCALM, 
         lam=list(lam.unbind(0)),
         energies=per_layer.sum(dim=1),
         layer_energies=per_layer,
-        eta=state.eta,
+        eta=schedule.eta,
+        work=work,
     )
