@@ -38,8 +38,9 @@ def test_infer_uses_the_fused_kernels_by_default_on_cpu(monkeypatch: pytest.Monk
     result = infer(model, x, y, pcalm.PCALM(eta=0.1, alpha=0.3, steps=3, inner_steps=2))
     # T = 3 rounds of k = 2 steps, "pre" timing: a dual step ends each round but the last.
     assert alphas_seen == [[0.0, 0.3, 0.0, 0.3, 0.0, 0.0]]
-    # The kernel's own count: 6 steps of the 11 hidden layers, 2 of them with a dual update.
-    assert result.work == {"layer_steps": 6 * 11, "dual_updates": 2 * 11}
+    # The kernel's own count: step s runs on the top min(s, 11) of the 11 hidden layers (the
+    # wavefront), and steps 2 and 4 end with a dual update on the layers they ran on.
+    assert result.work == {"layer_steps": 1 + 2 + 3 + 4 + 5 + 6, "dual_updates": 2 + 4}
 
 
 def test_fused_path_is_reproducible_bit_for_bit() -> None:
@@ -84,7 +85,7 @@ def test_kernels_are_cpu_only_by_construction() -> None:
     assert pcalm.stacked.fused.kernels(torch.device("meta")) is None
 
 
-OPTIONS = ("alphas", "skew", "activation", "s_in", "s_h", "s_out", "eta", "rho")
+OPTIONS = ("alphas", "first_layers", "skew", "activation", "s_in", "s_h", "s_out", "eta", "rho")
 
 
 def _run_steps_arguments(**changes: object) -> tuple[dict[str, torch.Tensor], dict[str, object]]:
@@ -96,7 +97,7 @@ def _run_steps_arguments(**changes: object) -> tuple[dict[str, torch.Tensor], di
         x=torch.zeros(batch, 6), w_in=torch.zeros(width, 6), w_hidden=torch.zeros(hidden - 1, width, width),
         w_hidden_t=torch.zeros(hidden - 1, width, width), w_out=torch.zeros(4, width), y=torch.zeros(batch, 4),
         p=torch.zeros(hidden + 1, batch, width), a=state(), e=state(), lam=state(), eps_out=torch.zeros(batch, 4),
-        hidden_sums=torch.zeros(3, hidden, 1, 2, dtype=torch.float64), out_sums=torch.zeros(3), alphas=[1.0, 0.0],
+        hidden_sums=torch.zeros(3, hidden, 1, 2, dtype=torch.float64), out_sums=torch.zeros(3), alphas=[1.0, 0.0], first_layers=[0, 0],
         skew=4, activation=pcalm.stacked.fused.ACTIVATIONS["relu"], s_in=0.4, s_h=0.2, s_out=0.2, eta=0.1, rho=1.0,
     )
     arguments.update(changes)
@@ -131,6 +132,8 @@ def test_kernels_run_on_valid_arguments() -> None:
         ({"x": torch.zeros(3, 6)}, "x and w_in"),
         ({"skew": 0}, "skew"),
         ({"w_in": None}, "missing tensor w_in"),
+        ({"first_layers": [0]}, "one entry per step"),
+        ({"first_layers": [0, 3]}, "first_layers must lie"),
         ({"w_ln": torch.zeros(5, 6)}, "unknown tensor w_ln"),
     ],
 )

@@ -15,7 +15,9 @@ Stacked state (index i holds hidden layer l = i + 1; N the width, B the batch):
     E    (L-1, B, N)  e_l = lam_l + rho eps_l
     V    (L-1, B, N)  the backward branch of layer l+1: e_{l+1} W_{l+1}, scaled to s_h
 
-Every slice shifts by at most one layer: layer l's formulas read layers l-1, l, l+1 only.
+Every slice shifts by at most one layer: layer l's formulas read layers l-1, l, l+1 only. So
+the step and the prediction pass can run on the top hidden layers alone, indices ``first`` and
+up (the wavefront of :mod:`pcalm.stacked.run`: below it every error is 0 and nothing changes).
 """
 
 from __future__ import annotations
@@ -61,7 +63,9 @@ def activate(model: ResidualMLP, Z: Tensor, A: Tensor, D: Tensor | None, one: Te
             torch.addcmul(one, A, A, value=-1.0, out=D)
 
 
-def activity_step(model: ResidualMLP, weights: StackedWeights, Z: Tensor, E: Tensor, eps_out: Tensor, D: Tensor | None, V: Tensor, eta: float) -> None:
+def activity_step(
+    model: ResidualMLP, weights: StackedWeights, Z: Tensor, E: Tensor, eps_out: Tensor, D: Tensor | None, V: Tensor, eta: float, first: int = 0
+) -> None:
     """z_l <- z_l - eta (e_l - e_{l+1} J_{l+1}) on every hidden layer at once, in place (DESIGN
     section 3), with the residual MLP's e J_{l+1} = e_{l+1} + s_h (e_{l+1} W_{l+1}) * phi'(z_l)
     for hidden blocks and e_L J_L = s_out (e_L W_L) * phi'(z_{L-1}) for the read-out
@@ -73,20 +77,24 @@ def activity_step(model: ResidualMLP, weights: StackedWeights, Z: Tensor, E: Ten
     Arguments:
         Z, E: (L-1, B, N) activities (updated) and effective errors; eps_out: (B, n_L) the read-out
             error e_L; D: phi'(Z) (None for linear); V: a (L-1, B, N) scratch buffer.
+        first: the lowest hidden index updated (0: all); the layers below are left as they are.
     """
     s_h = model.s_h
-    above = E[1:]  # e_{l+1} for l = 1..L-2
-    torch.bmm(above, weights.w_hidden, out=V[:-1])
+    Z, V, E_top = Z[first:], V[first:], E[first:]
+    above = E[first + 1 :]  # e_{l+1} for the updated layers but the last
+    torch.bmm(above, weights.w_hidden[first:], out=V[:-1])
     torch.addmm(V[-1], eps_out, weights.w_out, beta=0.0, alpha=model.s_out / s_h, out=V[-1])
     if D is None:  # linear
         Z.add_(V, alpha=eta * s_h)
     else:
-        Z.addcmul_(V, D, value=eta * s_h)
-    Z.sub_(E, alpha=eta)
+        Z.addcmul_(V, D[first:], value=eta * s_h)
+    Z.sub_(E_top, alpha=eta)
     Z[:-1].add_(above, alpha=eta)
 
 
-def prediction_errors(model: ResidualMLP, weights: StackedWeights, P: Tensor, A: Tensor, y: Tensor, Eps: Tensor, eps_out: Tensor) -> None:
+def prediction_errors(
+    model: ResidualMLP, weights: StackedWeights, P: Tensor, A: Tensor, y: Tensor, Eps: Tensor, eps_out: Tensor, first: int = 0
+) -> None:
     """The prediction pass, eps_l = z_l - mu_l(z_{l-1}) for every hidden layer and
     eps_L = y - mu_L(z_{L-1}) (DESIGN section 1, :meth:`ResidualMLP.predict`), into Eps and eps_out:
 
@@ -94,10 +102,12 @@ def prediction_errors(model: ResidualMLP, weights: StackedWeights, P: Tensor, A:
 
     Arguments:
         P: (L, B, N) [mu_1; z_1; ...; z_{L-1}]; A: (L-1, B, N) phi(z); y: (B, n_L) the target.
+        first: the lowest hidden index whose error is computed (0: all); Eps below it is left as it is.
     """
     torch.addmm(y, A[-1], weights.w_out.T, alpha=-model.s_out, out=eps_out)
-    torch.sub(P[1:], P[:-1], out=Eps)
-    Eps[1:].baddbmm_(A[:-1], weights.w_hidden_t, alpha=-model.s_h)
+    torch.sub(P[first + 1 :], P[first:-1], out=Eps[first:])
+    lowest = max(first, 1)  # the lowest hidden index with a hidden block below it
+    Eps[lowest:].baddbmm_(A[lowest - 1 : -1], weights.w_hidden_t[lowest - 1 :], alpha=-model.s_h)
 
 
 def weight_gradients(model: ResidualMLP, x: Tensor, E: Tensor, A: Tensor, eps_out: Tensor) -> list[Tensor]:

@@ -269,7 +269,8 @@ struct Work {
 // header); the thread's sums go to hidden_sums (steps, H, 1 or 2) and out_sums (steps + 1).
 template <typename scalar_t, int64_t activation, bool multipliers>
 void run_rows(const Rows<scalar_t>& s, const scalar_t* x, const scalar_t* w_in, int n_in, scalar_t s_in,
-              const std::vector<double>& alphas, int64_t skew, double* hidden_sums, double* out_sums, Work& work) {
+              const std::vector<double>& alphas, const std::vector<int64_t>& first_layers, int64_t skew, double* hidden_sums,
+              double* out_sums, Work& work) {
   const int64_t steps = static_cast<int64_t>(alphas.size()), per_step = s.hidden * (multipliers ? 2 : 1);
   out_sums[0] = feedforward<scalar_t, activation>(s, x, w_in, n_in, s_in);
   std::vector<scalar_t> v(s.count), m(s.count);
@@ -278,6 +279,7 @@ void run_rows(const Rows<scalar_t>& s, const scalar_t* x, const scalar_t* w_in, 
     for (int64_t j = 0; j < s.hidden + span - 1; ++j) {
       for (int64_t q = std::max<int64_t>(0, j - s.hidden + 1); q < std::min(span, j + 1); ++q) {
         const int64_t i = j - q, t = t0 + q;
+        if (i < first_layers[t]) continue;  // below the wavefront: its e, lam are 0 and nothing changes
         layer_step<scalar_t, activation, multipliers>(s, i, alphas[t], v.data(), m.data(), hidden_sums + t * per_step);
         ++work.layer_steps;
         if (multipliers && alphas[t] != 0.0) ++work.dual_updates;
@@ -297,10 +299,12 @@ void on_threads(int threads, const Job& job) {
 }  // namespace
 
 // The scalars of a run: the schedule as data (alphas[t]: the dual step after activity step t + 1,
-// 0 where none follows), steps per sweep, the activation (0 linear, 1 relu, 2 tanh), the model's
+// 0 where none follows; first_layers[t]: the lowest hidden layer that step runs on, the wavefront
+// of pcalm/stacked/run.py, all 0 for a dense run), steps per sweep, the activation (0 linear, 1 relu, 2 tanh), the model's
 // scalings and the step sizes.
 struct Options {
   std::vector<double> alphas;
+  std::vector<int64_t> first_layers;
   int64_t skew, activation;
   double s_in, s_h, s_out, eta, rho;
 };
@@ -361,6 +365,10 @@ std::map<std::string, int64_t> run_steps(const std::map<std::string, torch::Tens
   TORCH_CHECK(hidden_sums.numel() == (steps + 1) * per_step, "hidden_sums: wrong size");
   TORCH_CHECK(out_sums.numel() == steps + 1, "out_sums: wrong size");
   TORCH_CHECK(skew >= 1, "run_steps: skew must be at least 1");
+  TORCH_CHECK(static_cast<int64_t>(options.first_layers.size()) == steps, "run_steps: first_layers needs one entry per step");
+  for (const int64_t first : options.first_layers) {
+    TORCH_CHECK(first >= 0 && first < hidden, "run_steps: first_layers must lie in [0, hidden layers)");
+  }
   Work work;
   py::gil_scoped_release no_gil;
   AT_DISPATCH_FLOATING_TYPES(p.scalar_type(), "run_steps", [&] {
@@ -390,8 +398,8 @@ std::map<std::string, int64_t> run_steps(const std::map<std::string, torch::Tens
       double* outs = thread_out.data() + rank * (steps + 1);
       auto run = [&](auto kind) {
         constexpr int64_t act = decltype(kind)::value;
-        if (s.lam != nullptr) run_rows<scalar_t, act, true>(s, x_rows, w_in_data, int(n_in), scalar_t(s_in), alphas, skew, sums, outs, thread_work[rank]);
-        else run_rows<scalar_t, act, false>(s, x_rows, w_in_data, int(n_in), scalar_t(s_in), alphas, skew, sums, outs, thread_work[rank]);
+        if (s.lam != nullptr) run_rows<scalar_t, act, true>(s, x_rows, w_in_data, int(n_in), scalar_t(s_in), alphas, options.first_layers, skew, sums, outs, thread_work[rank]);
+        else run_rows<scalar_t, act, false>(s, x_rows, w_in_data, int(n_in), scalar_t(s_in), alphas, options.first_layers, skew, sums, outs, thread_work[rank]);
       };
       if (activation == kRelu) run(std::integral_constant<int64_t, kRelu>{});
       else if (activation == kTanh) run(std::integral_constant<int64_t, kTanh>{});
@@ -418,8 +426,8 @@ std::map<std::string, int64_t> run_steps(const std::map<std::string, torch::Tens
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, module) {
   py::class_<Options>(module, "Options", "the scalars of a run (see run_steps)")
-      .def(py::init<std::vector<double>, int64_t, int64_t, double, double, double, double, double>(), py::kw_only(),
-           py::arg("alphas"), py::arg("skew"), py::arg("activation"), py::arg("s_in"), py::arg("s_h"), py::arg("s_out"),
+      .def(py::init<std::vector<double>, std::vector<int64_t>, int64_t, int64_t, double, double, double, double, double>(),
+           py::kw_only(), py::arg("alphas"), py::arg("first_layers"), py::arg("skew"), py::arg("activation"), py::arg("s_in"), py::arg("s_h"), py::arg("s_out"),
            py::arg("eta"), py::arg("rho"))
       .def_readonly("alphas", &Options::alphas);
   module.def("run_steps", &run_steps, py::arg("tensors"), py::arg("options"),

@@ -24,6 +24,14 @@ layer is in cache, and sweeps the layers SKEW steps at a time along a diagonal (
 needs step t-1 of layers l, l+1 and step t of layer l-1); it needs no D, V or Eps. Both take the
 schedule's ``alphas`` as data.
 
+Wavefront: from the feedforward start every hidden eps_l and lam_l is 0 and only the read-out
+error is not, and layer l's step reads layers l-1, l, l+1 only, so activity step s can change
+the top s hidden layers alone (indices H - s and up, H = L-1): below them z - eta (0 - 0) = z,
+eps stays 0 and lam += alpha 0 stays 0. Both ways run each step on those layers only (the
+ranges of :func:`wavefront`, by the structure of the loop, not by a test of values), which
+skips sum_s (H - min(s, H)) of the T k H layer-steps (at T = 2L about a quarter). ``dense=True``
+runs every layer at every step instead; the numbers agree to rounding (see :func:`wavefront`).
+
 Energies: each step stores per-layer sums, not the L_rho terms themselves: <eps_l, lam_l> and
 <eps_l, eps_l> for all hidden layers at once (PC: <eps_l, eps_l> alone; one batched dot product
 on the eager path; in the fused run, per thread, in the working precision over blocks of 8 cache
@@ -49,6 +57,25 @@ Tensor = torch.Tensor
 # come into cache once per SKEW steps; the results do not depend on it. 3 to 6 ran fastest on the
 # 2-core CI machine (depth 32, width 128), 1 was 10% slower (docs/benchmarks.md).
 SKEW = 4
+
+
+def wavefront(hidden_layers: int, steps: int, dense: bool = False) -> list[int]:
+    """The lowest hidden index each activity step runs on.
+
+    Step s (1-based) from the feedforward start can change hidden indices H - s .. H - 1 only
+    (H = L-1 hidden layers): credit moves down one layer per step. The skipped layers hold their
+    feedforward z, and e = lam = 0 exactly, where the dense run recomputes eps_l =
+    z_l - mu_l(z_{l-1}) at them, which is 0 up to the rounding of the feedforward pass (a few ulps:
+    the same sum in another order), so the two agree to rounding, not always bit for bit.
+
+    Arguments:
+        hidden_layers: H; steps: T k, the number of activity steps; dense: every step on every
+            layer (all 0s), for comparison and debugging.
+
+    Returns:
+        For each step s = 1..T k, max(0, H - s) (dense: 0).
+    """
+    return [0 if dense else max(0, hidden_layers - step) for step in range(1, steps + 1)]
 
 
 def supports(model: LayeredModel) -> bool:
@@ -100,34 +127,37 @@ class _StackedState:
             self.LEps.zero_()
         formulas.activate(self.model, self.Z, self.A, self.D, self.one)
 
-    def step(self, hidden: Tensor, out: Tensor, alpha: float) -> int:
-        """Eager path: one activity step on every hidden layer, the prediction pass at the new z,
-        its energy sums (``hidden``, ``out``), then E = lam + rho eps with the dual step
-        lam <- lam + alpha eps folded in where ``alpha`` is not 0 (DESIGN section 3).
+    def step(self, hidden: Tensor, out: Tensor, alpha: float, first: int) -> int:
+        """Eager path: one activity step on the hidden layers ``first`` and up (the wavefront;
+        the others cannot change), the prediction pass at the new z, its energy sums (``hidden``,
+        ``out``), then E = lam + rho eps with the dual step lam <- lam + alpha eps folded in where
+        ``alpha`` is not 0 (DESIGN section 3).
 
         Returns:
-            The number of hidden layers whose lam the step updated (0 or L-1).
+            The number of hidden layers whose lam the step updated (0, or those it ran on).
         """
-        model, schedule = self.model, self.schedule
-        formulas.activity_step(model, self.weights, self.Z, self.E, self.eps_out, self.D, self.V, schedule.eta)
-        formulas.activate(model, self.Z, self.A, self.D, self.one)
-        formulas.prediction_errors(model, self.weights, self.P, self.A, self.y, self.Eps, self.eps_out)
+        model, schedule, top = self.model, self.schedule, slice(first, None)
+        D = self.D[top] if self.D is not None else None
+        formulas.activity_step(model, self.weights, self.Z, self.E, self.eps_out, self.D, self.V, schedule.eta, first)
+        formulas.activate(model, self.Z[top], self.A[top], D, self.one)
+        formulas.prediction_errors(model, self.weights, self.P, self.A, self.y, self.Eps, self.eps_out, first)
         torch.dot(self.eps_out.view(-1), self.eps_out.view(-1), out=out)
-        self._record(hidden)
+        self._record(hidden[top], first)
         if not self.keeps_lam:
             return 0
-        torch.add(self.lam, self.Eps, alpha=schedule.rho + alpha, out=self.E)
+        torch.add(self.lam[top], self.Eps[top], alpha=schedule.rho + alpha, out=self.E[top])
         if alpha == 0.0:
             return 0
-        self.lam.add_(self.Eps, alpha=alpha)
-        return self.lam.shape[0]
+        self.lam[top].add_(self.Eps[top], alpha=alpha)
+        return self.lam.shape[0] - first
 
-    def _record(self, hidden: Tensor) -> None:
-        """Eager path: per-layer sums of this step, before any dual step, in one batched op:
-        hidden[i] = [<eps, lam>, <eps, eps>] (PC: [<eps, eps>])."""
-        flat = self.Eps.view(self.Eps.shape[0], 1, -1)
+    def _record(self, hidden: Tensor, first: int) -> None:
+        """Eager path: per-layer sums of this step at the hidden layers ``first`` and up, before
+        any dual step, in one batched op: hidden[i] = [<eps, lam>, <eps, eps>] (PC: [<eps, eps>])."""
+        layers = self.Eps.shape[0] - first
+        flat = self.Eps[first:].view(layers, 1, -1)
         if self.keeps_lam:
-            pair = self.LEps.view(2, self.Eps.shape[0], -1).permute(1, 2, 0)
+            pair = self.LEps.view(2, self.Eps.shape[0], -1)[:, first:].permute(1, 2, 0)
             torch.bmm(flat, pair, out=hidden)
         else:
             torch.bmm(flat, flat.transpose(1, 2), out=hidden)
@@ -141,7 +171,7 @@ class _StackedState:
         return torch.cat([hidden_terms, 0.5 * out.unsqueeze(1)], dim=1) / self.batch
 
 
-def _run_fused(kernels, state: _StackedState, x: Tensor, hidden: Tensor, out: Tensor) -> dict[str, int]:
+def _run_fused(kernels, state: _StackedState, x: Tensor, hidden: Tensor, out: Tensor, first_layers: list[int]) -> dict[str, int]:
     """The feedforward start and every step in C++ (``run_steps``); returns the work it counted."""
     model, schedule = state.model, state.schedule
     tensors = {
@@ -152,14 +182,14 @@ def _run_fused(kernels, state: _StackedState, x: Tensor, hidden: Tensor, out: Te
     if state.lam is not None:
         tensors["lam"] = state.lam
     options = kernels.Options(
-        alphas=list(schedule.alphas), skew=SKEW, activation=ACTIVATIONS[model.activation.name],
+        alphas=list(schedule.alphas), first_layers=first_layers, skew=SKEW, activation=ACTIVATIONS[model.activation.name],
         s_in=model.s_in, s_h=model.s_h, s_out=model.s_out, eta=schedule.eta, rho=schedule.rho,
     )
     return dict(kernels.run_steps(tensors, options))
 
 
 @torch.no_grad()
-def augmented_lagrangian(model: ResidualMLP, x: Tensor, y: Tensor, schedule: Schedule, fused: bool | None = None) -> InferenceResult:
+def augmented_lagrangian(model: ResidualMLP, x: Tensor, y: Tensor, schedule: Schedule, fused: bool | None = None, dense: bool = False) -> InferenceResult:
     """The canonical schedule of DESIGN section 3 on the stacked state: after each activity step
     z_l <- z_l - eta (e_l - e_{l+1} J_{l+1}), the dual step lam_l <- lam_l + alpha_s eps_l where the
     schedule's alpha_s is not 0; weight gradient dL_rho/dW_l = -s_l/B e_l^T a_{l-1} at the end.
@@ -171,29 +201,32 @@ def augmented_lagrangian(model: ResidualMLP, x: Tensor, y: Tensor, schedule: Sch
         fused: None runs the fused CPU kernels where :func:`pcalm.stacked.fused.kernels` has them
             (a CPU batch, ``PCALM_FUSED`` not 0, a compiler), else the eager ops; False forces the
             eager ops; True insists on the kernels (RuntimeError where they are unavailable).
+        dense: run every layer at every step instead of the wavefront's layers (:func:`wavefront`).
 
     Returns:
         The InferenceResult, with ``work`` the layer-steps and dual updates counted as they ran
-        (the fused run counts one thread's rows; each thread runs the same layer-steps).
+        (the fused run counts one thread's rows; each thread runs the same layer-steps); a layer
+        the wavefront skips is not counted.
     """
     kernels = None if fused is False else fused_kernels(x.device)
     if fused and kernels is None:
         raise RuntimeError(f"fused: the fused kernels are unavailable on {x.device} (see pcalm.stacked.fused)")
     state = _StackedState(model, x, y, schedule, eager=kernels is None)
     steps = len(schedule.alphas)
+    first_layers = wavefront(model.depth - 1, steps, dense)
     reductions = 2 if state.keeps_lam else 1
     # Per step and hidden layer: [<eps, lam>, <eps, eps>] (PC: [<eps, eps>]); the fused kernels return float64 sums.
     hidden = torch.zeros(steps + 1, model.depth - 1, 1, reductions, dtype=x.dtype if kernels is None else torch.float64, device=x.device)
     out = x.new_empty(steps + 1)
     if kernels is not None:
-        work = _run_fused(kernels, state, x, hidden, out)
+        work = _run_fused(kernels, state, x, hidden, out, first_layers)
     else:
         # Step 0 is the feedforward start: every hidden eps is 0, so hidden[0] stays 0.
         torch.dot(state.eps_out.view(-1), state.eps_out.view(-1), out=out[0])
         dual_updates = 0
-        for step, alpha in enumerate(schedule.alphas, start=1):
-            dual_updates += state.step(hidden[step], out[step], alpha)
-        work = {"layer_steps": steps * (model.depth - 1), "dual_updates": dual_updates}
+        for step, (alpha, first) in enumerate(zip(schedule.alphas, first_layers), start=1):
+            dual_updates += state.step(hidden[step], out[step], alpha, first)
+        work = {"layer_steps": sum(model.depth - 1 - first for first in first_layers), "dual_updates": dual_updates}
     per_layer = state.layer_energies(hidden, out)
     raise_if_not_finite(per_layer, schedule)
     weight_grads = formulas.weight_gradients(model, x, state.E, state.A, state.eps_out)
