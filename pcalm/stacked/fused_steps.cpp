@@ -1,4 +1,5 @@
-// The fast path's run in C++ (pcalm/stacked/, DESIGN section 3), layer by layer.
+// The fast path's run in C++ (pcalm/stacked/, DESIGN section 3), layer by layer, each step on
+// the layers the wavefront has reached (first_layers, from pcalm/stacked/run.py).
 //
 // This file is the one deliberate second copy of the residual MLP's stacked formulas
 // (pcalm/models/residual_stacked.py holds the first, beside the per-layer ones); it takes the
@@ -274,6 +275,7 @@ void run_rows(const Rows<scalar_t>& s, const scalar_t* x, const scalar_t* w_in, 
   const int64_t steps = static_cast<int64_t>(alphas.size()), per_step = s.hidden * (multipliers ? 2 : 1);
   out_sums[0] = feedforward<scalar_t, activation>(s, x, w_in, n_in, s_in);
   std::vector<scalar_t> v(s.count), m(s.count);
+  Work counted;  // on this thread's stack: the threads' Work entries share a cache line
   for (int64_t t0 = 0; t0 < steps; t0 += skew) {
     const int64_t span = std::min(skew, steps - t0);
     for (int64_t j = 0; j < s.hidden + span - 1; ++j) {
@@ -281,12 +283,13 @@ void run_rows(const Rows<scalar_t>& s, const scalar_t* x, const scalar_t* w_in, 
         const int64_t i = j - q, t = t0 + q;
         if (i < first_layers[t]) continue;  // below the wavefront: its e, lam are 0 and nothing changes
         layer_step<scalar_t, activation, multipliers>(s, i, alphas[t], v.data(), m.data(), hidden_sums + t * per_step);
-        ++work.layer_steps;
-        if (multipliers && alphas[t] != 0.0) ++work.dual_updates;
+        ++counted.layer_steps;
+        if (multipliers && alphas[t] != 0.0) ++counted.dual_updates;
         if (i == s.hidden - 1) out_sums[t + 1] = readout(s);
       }
     }
   }
+  work = counted;
 }
 
 // Runs job(rank) for rank = 0..threads-1, each on its own thread of torch's OpenMP pool.
