@@ -17,5 +17,6 @@ def method_under_test(ctx: CheckContext, eta: float, steps: int | None = None) -
 
 
 def dual_alpha(ctx: CheckContext) -> float:
-    """The dual step of the method under test: PC's multipliers stay 0 (alpha = 0)."""
-    return 0.0 if ctx.method == "pc" else PAPER_ALPHA
+    """The dual step alpha of the method under test, read from its PC-ALM form
+    (:meth:`pcalm.PC.as_pcalm`: 0 for PC); eta plays no part in it."""
+    return method_under_test(ctx, eta=1.0).as_pcalm().alpha

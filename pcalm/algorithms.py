@@ -4,6 +4,8 @@
 ``eta`` is the activity step size, or ``"auto"`` for the paper's rule eta = 1/lambda_max of
 the activity Hessian at the feedforward start (see :mod:`pcalm.step_size`).
 PC is PC-ALM with lam frozen at 0 (alpha = 0), rho = 1 and k = 1: :meth:`PC.as_pcalm`.
+Which activity steps end with a dual step is :meth:`PCALM.dual_alphas`, the one place that
+says so; :func:`pcalm.schedule.resolve` makes a config concrete for one model and batch.
 """
 
 from __future__ import annotations
@@ -72,6 +74,31 @@ class PCALM:
     def budget(self, depth: int) -> int:
         """T: ``steps``, or 2L when it is None."""
         return 2 * depth if self.steps is None else self.steps
+
+    def as_pcalm(self) -> PCALM:
+        """PC-ALM is its own PC-ALM form (see :meth:`PC.as_pcalm`)."""
+        return self
+
+    def dual_alphas(self, depth: int) -> list[float]:
+        """The schedule as data: the dual step after each activity step (DESIGN section 3).
+
+        T rounds of k activity steps; the last step of each round but the final one is followed
+        by the dual step lam_l <- lam_l + alpha eps_l(z), and so is the final round's under
+        ``timing="post"``, whose weight gradient is taken at lam + alpha eps(z).
+
+        Arguments:
+            depth: L, the model's number of weight layers (T = ``steps`` or 2L).
+
+        Returns:
+            T k numbers; entry s is the alpha of the dual step after activity step s + 1, or 0
+            where none follows (every entry is 0 for PC, alpha = 0).
+        """
+        budget, k = self.budget(depth), self.inner_steps
+        return [
+            float(self.alpha) if inner == k - 1 and (round_ < budget - 1 or self.timing == "post") else 0.0
+            for round_ in range(budget)
+            for inner in range(k)
+        ]
 
 
 @dataclass(frozen=True)

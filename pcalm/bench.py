@@ -1,10 +1,10 @@
 """Timing one training step of BP, PC and PC-ALM on the residual MLP, against the machine's
-batched-matmul speed measured in the same run (``pcalm bench``, issue 7).
+batched-matmul speed measured in the same run (``pcalm bench``).
 
 A "training step" here is the gradient computation ``infer(model, x, y, algo)`` with T = 2L,
 k = 1, a fixed eta (no Lanczos) and float32: the optimizer update that follows is the same for
 all three algorithms and is left out. BP is autograd on the same model; PC and PC-ALM run the
-layer-parallel fast path of :mod:`pcalm.fast`.
+layer-parallel fast path of :mod:`pcalm.stacked`.
 
 Useful FLOPs of a PC / PC-ALM step (multiply-adds counted as 2):
 
@@ -12,6 +12,10 @@ Useful FLOPs of a PC / PC-ALM step (multiply-adds counted as 2):
     = 2 F + 2 T k F',   F = sum_{l=1..L} 2 B n_l n_{l-1},   F' = sum_{l=2..L} 2 B n_l n_{l-1}
 
 (x is clamped, so layer 1's prediction is fixed and its vector-Jacobian product is never needed).
+This counts the dense work: the fast path skips the layers credit has not reached
+(:func:`pcalm.stacked.run.wavefront`; ``skipped_fraction`` of the T k (L-1) layer-steps), so its
+useful GFLOP/s on this count can pass the batched matmul's rate. ``pcalm_dense_ms`` times the same
+PC-ALM run with every layer at every step, in the same rounds.
 The reference speed is the sustained rate of ``torch.bmm`` on the stacked hidden blocks,
 (L-2, B, N) x (L-2, N, N) with both operands contiguous (the faster layout), the largest matmul
 a step contains: 2 T calls back to back, as many as a PC-ALM step makes, timed together and
@@ -37,11 +41,14 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 from tqdm.auto import tqdm
 
-from pcalm import fused
+from pcalm.stacked import fused
 from pcalm.algorithms import BP, PC, PCALM
 from pcalm.inference import infer
 from pcalm.machine_info import cpu_record
 from pcalm.models.residual import ResidualMLP
+from pcalm.schedule import resolve
+from pcalm.stacked import augmented_lagrangian
+from pcalm.stacked.run import wavefront
 
 INPUT_DIM, OUTPUT_DIM, ETA = 784, 10, 0.2
 QUICK_SHAPES = ((32, 128, 64), (128, 32, 64))
@@ -59,6 +66,9 @@ class ShapeResult:
     bp_ms: float
     pc_ms: float
     pcalm_ms: float
+    pcalm_dense_ms: float
+    skipped_fraction: float
+    pcalm_over_dense: float
     bmm_ms: float  # per call, from 2 T calls back to back
     pcalm_over_bp: float
     pcalm_over_pc: float
@@ -143,10 +153,14 @@ def bench_shape(depth: int, width: int, batch: int, device: torch.device, warmup
     product = torch.empty_like(left)
     blocks = model.w_hidden.detach().transpose(1, 2).contiguous()
     calls = 2 * steps
+    schedule = resolve(PCALM(eta=ETA, steps=steps), model, x, y)
+    hidden = depth - 1
+    skipped = sum(wavefront(hidden, steps)) / (steps * hidden)
     runs: dict[str, Callable[[], object]] = {
         "bp": lambda: infer(model, x, y, BP()),
         "pc": lambda: infer(model, x, y, PC(eta=ETA, steps=steps), fast=True),
         "pcalm": lambda: infer(model, x, y, PCALM(eta=ETA, steps=steps), fast=True),
+        "pcalm_dense": lambda: augmented_lagrangian(model, x, y, schedule, dense=True),
         "bmm": lambda: [torch.bmm(left, blocks, out=product) for _ in range(calls)],
     }
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
@@ -163,6 +177,9 @@ def bench_shape(depth: int, width: int, batch: int, device: torch.device, warmup
         bp_ms=ms["bp"],
         pc_ms=ms["pc"],
         pcalm_ms=ms["pcalm"],
+        pcalm_dense_ms=ms["pcalm_dense"],
+        skipped_fraction=skipped,
+        pcalm_over_dense=ms["pcalm"] / ms["pcalm_dense"],
         bmm_ms=ms["bmm"],
         pcalm_over_bp=ms["pcalm"] / ms["bp"],
         pcalm_over_pc=ms["pcalm"] / ms["pc"],
@@ -213,6 +230,9 @@ COLUMNS = (
     ("BP ms", "bp_ms", "{:.2f}"),
     ("PC ms", "pc_ms", "{:.2f}"),
     ("PC-ALM ms", "pcalm_ms", "{:.2f}"),
+    ("dense ms", "pcalm_dense_ms", "{:.2f}"),
+    ("skipped", "skipped_fraction", "{:.1%}"),
+    ("ALM/dense", "pcalm_over_dense", "{:.3f}"),
     ("ALM/BP", "pcalm_over_bp", "{:.1f}"),
     ("ALM/PC", "pcalm_over_pc", "{:.3f}"),
     ("ALM GFLOP/s", "pcalm_gflops", "{:.1f}"),

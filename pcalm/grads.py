@@ -7,6 +7,7 @@ import torch
 from pcalm.algorithms import Algorithm
 from pcalm.inference import InferenceResult, infer
 from pcalm.models.base import LayeredModel
+from pcalm.schedule import Schedule
 
 
 def apply_grads(model: LayeredModel, result: InferenceResult) -> None:
@@ -14,7 +15,7 @@ def apply_grads(model: LayeredModel, result: InferenceResult) -> None:
     model.assign_grads(result.weight_grads, result.bias_grads)
 
 
-def train_step(model: LayeredModel, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, algo: Algorithm) -> InferenceResult:
+def train_step(model: LayeredModel, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, algo: Algorithm | Schedule) -> InferenceResult:
     """One training step: infer with ``algo``, write the gradients into ``.grad``, step ``optimizer``."""
     result = infer(model, x, y, algo)
     apply_grads(model, result)

@@ -14,13 +14,10 @@ where the top eigenvalue is 4.4314, while Lanczos converges to 1e-6 in about 100
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import torch
 from scipy.sparse.linalg import LinearOperator, eigsh
 
-from pcalm.algorithms import PCALM
 from pcalm.energy import layer_energies, prediction_errors
 from pcalm.models.base import LayeredModel
 
@@ -37,7 +34,16 @@ def summed_objective(model: LayeredModel, x: Tensor, y: Tensor, z: list[Tensor],
 def activity_lambda_max(model: LayeredModel, x: Tensor, y: Tensor, rho: float = 1.0, rtol: float = 1e-6, seed: int = 0) -> float:
     """Largest eigenvalue of the per-sample activity Hessian of L_rho at the feedforward start
     (relative accuracy ``rtol``; the start vector is drawn from ``seed``). ValueError when the
-    Hessian's products overflow the model's dtype (a huge ``rho``)."""
+    Hessian's products overflow the model's dtype (a huge ``rho``).
+
+    Arguments:
+        model, x, y: the network and the batch; rho: L_rho's penalty (1 for PC's F); rtol: the
+            Lanczos tolerance; seed: the start vector's seed.
+
+    Returns:
+        lambda_max = max over samples b of the top eigenvalue of d^2 (B L_rho) / dz_b^2 at
+        lam = 0; the paper's step is eta = 1 / lambda_max.
+    """
     if model.depth < 2:
         raise ValueError("model: a depth-1 model has no hidden activities, so no activity Hessian")
     with torch.enable_grad():
@@ -59,9 +65,3 @@ def activity_lambda_max(model: LayeredModel, x: Tensor, y: Tensor, rho: float = 
     operator = LinearOperator((n, n), matvec=hessian_vector, dtype=np.float64)
     return float(eigsh(operator, k=1, which="LA", tol=rtol, v0=start, return_eigenvectors=False)[0])
 
-
-def resolve_eta(algo: PCALM, model: LayeredModel, x: Tensor, y: Tensor) -> PCALM:
-    """Return ``algo`` with eta = 1/lambda_max(model, x, y, rho) when it asks for ``"auto"``."""
-    if algo.eta != "auto":
-        return algo
-    return dataclasses.replace(algo, eta=1.0 / activity_lambda_max(model, x, y, algo.rho))

@@ -8,7 +8,9 @@ on the CPU the same config gives the same numbers bit for bit.
 Activity step rule (``eta="auto"``): eta = 1 / lambda_max, with lambda_max the largest
 eigenvalue of the per-sample activity Hessian of L_rho (rho = 1 for PC) of the *initial*
 model on the *probe batch* (the first ``batch_size`` training rows), computed once per run
-(Lanczos, :func:`pcalm.activity_lambda_max`) and then held fixed, as a number, for every step.
+(Lanczos, :func:`pcalm.activity_lambda_max`) and then held fixed, as a number, for every step:
+the run resolves its algorithm once (:func:`pcalm.schedule.resolve`) and every step runs that
+schedule.
 
 Metrics: ``mse`` is the training loss 1/(2n) sum ||y - y_hat||^2 (DESIGN section 1), ``ce``
 the cross-entropy of softmax(y_hat), ``acc`` the accuracy of argmax y_hat, all of the
@@ -39,7 +41,7 @@ from pcalm.grads import train_step
 from pcalm.inference import NonFiniteActivityError, infer
 from pcalm.metrics import gradient_cosine
 from pcalm.models import ResidualMLP
-from pcalm.step_size import activity_lambda_max
+from pcalm.schedule import Schedule, resolve
 from pcalm.validation import check_device
 
 Tensor = torch.Tensor
@@ -85,7 +87,7 @@ class TrainConfig:
                 raise ValueError(f"{name}: must be an integer >= {least}, got {value!r}")
         if self.lr is not None and (not math.isfinite(self.lr) or self.lr <= 0):
             raise ValueError(f"lr: must be a positive finite number, got {self.lr!r}")
-        self.algorithm(1.0)  # validates eta, alpha, rho and steps
+        self.algorithm()  # validates eta, alpha, rho and steps
         largest = torch.finfo(DTYPES[self.dtype]).max
         for name in ("eta", "alpha", "rho"):
             value = getattr(self, name)
@@ -97,18 +99,13 @@ class TrainConfig:
         """Adam's learning rate: ``lr`` or the paper's 1e-3 * sqrt(N / L)."""
         return self.lr if self.lr is not None else 1e-3 * math.sqrt(self.width / self.depth)
 
-    def algorithm(self, auto_eta: float) -> Algorithm:
-        """The algorithm config, with ``auto_eta`` standing in for eta = "auto"."""
-        eta = auto_eta if self.eta == "auto" else self.eta
+    def algorithm(self) -> Algorithm:
+        """The algorithm config (eta may be "auto"; :func:`pcalm.schedule.resolve` resolves it)."""
         if self.algo == "bp":
             return BP()
         if self.algo == "pc":
-            return PC(eta=eta, steps=self.steps)
-        return PCALM(eta=eta, alpha=self.alpha, rho=self.rho, steps=self.steps)
-
-    def activity_rho(self) -> float:
-        """The rho of the activity Hessian that sets eta: 1 for PC, ``rho`` for PC-ALM."""
-        return self.rho if self.algo == "pc-alm" else 1.0
+            return PC(eta=self.eta, steps=self.steps)
+        return PCALM(eta=self.eta, alpha=self.alpha, rho=self.rho, steps=self.steps)
 
 
 @dataclass
@@ -187,14 +184,14 @@ def evaluate(model: ResidualMLP, x: Tensor, y: Tensor, chunk: int = 4096) -> tup
     return 0.5 * squared / n, ce / n, correct / n
 
 
-def _cosine_to_bp(model: ResidualMLP, x: Tensor, y: Tensor, algo: Algorithm) -> float:
+def _cosine_to_bp(model: ResidualMLP, x: Tensor, y: Tensor, algo: BP | Schedule) -> float:
     if isinstance(algo, BP):
         return 1.0
     reference = infer(model, x, y, BP()).weight_grads
     return gradient_cosine(infer(model, x, y, algo).weight_grads, reference)
 
 
-def _measure(model: ResidualMLP, data: Dataset, probe: tuple[Tensor, Tensor], algo: Algorithm, epoch: int, steps: int, start: float) -> EpochMetrics:
+def _measure(model: ResidualMLP, data: Dataset, probe: tuple[Tensor, Tensor], algo: BP | Schedule, epoch: int, steps: int, start: float) -> EpochMetrics:
     """Metrics of the current model (raises NonFiniteActivityError if the cosine's inference diverges)."""
     train = evaluate(model, data.x_train, data.y_train)
     test = evaluate(model, data.x_test, data.y_test)
@@ -239,13 +236,12 @@ def train(config: TrainConfig, out: str | Path | None = None, progress: bool = T
         raise ValueError(f"batch_size: {config.batch_size} exceeds the {len(data.x_train)} training samples of {data.name}")
     model = ResidualMLP(data.input_dim, config.width, config.depth, data.num_classes, config.activation, seed=config.seed, dtype=dtype).to(config.device)
     probe = (data.x_train[: config.batch_size], data.y_train[: config.batch_size])
-    lambda_max = None
-    if config.algo != "bp" and config.eta == "auto":
-        lambda_max = activity_lambda_max(model, *probe, rho=config.activity_rho())
-    algo = config.algorithm(1.0 / lambda_max if lambda_max else 1.0)
+    method = config.algorithm()
+    algo: BP | Schedule = method if isinstance(method, BP) else resolve(method, model, *probe)
+    eta, lambda_max = (None, None) if isinstance(algo, BP) else (algo.eta, algo.lambda_max)
     files = _RunFiles(None if out is None else Path(out))  # after eta's resolution, which can refuse the settings
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate())
-    result = TrainResult(config, "ok", "", getattr(algo, "eta", None), lambda_max, config.learning_rate(), 0, device=str(model.device), threads=torch.get_num_threads())
+    result = TrainResult(config, "ok", "", eta, lambda_max, config.learning_rate(), 0, device=str(model.device), threads=torch.get_num_threads())
 
     def record(metrics: EpochMetrics) -> None:
         if not metrics.finite():

@@ -38,6 +38,9 @@ def test_bench_shape_reports_consistent_ratios(device: torch.device) -> None:
     assert result.pcalm_over_bp == pytest.approx(result.pcalm_ms / result.bp_ms, rel=1e-12)
     assert result.pcalm_over_bmm == pytest.approx(result.pcalm_gflops / result.bmm_gflops, rel=1e-12)
     assert result.pcalm_gflops == pytest.approx(useful_flops(3, 4, 2, 6) / result.pcalm_ms / 1e6, rel=1e-12)
+    assert result.pcalm_over_dense == pytest.approx(result.pcalm_ms / result.pcalm_dense_ms, rel=1e-12)
+    # Depth 3 (H = 2 hidden layers), T = 6: the first step runs on the top layer alone, 1 of 12 layer-steps skipped.
+    assert result.skipped_fraction == pytest.approx(1 / 12, rel=1e-12)
     # The PC-ALM step holds its stacked state (several (L-1, B, N) buffers): more than nothing.
     assert result.pcalm_peak_mib > 0
 

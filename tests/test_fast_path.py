@@ -1,8 +1,8 @@
-"""The fast path (pcalm.fast) against the reference loop (pcalm.inference._augmented_lagrangian).
+"""The fast path (pcalm.stacked) against the reference loop (pcalm.inference._augmented_lagrangian).
 
 Both run the same schedule in float64: the reference loop on the CPU, the fast path on the
 device under test (``PCALM_TEST_DEVICE``, tests/conftest.py) with its eager ops and, on the CPU,
-with its fused kernels (pcalm/csrc/fused_steps.cpp). They differ only in the order of floating-point
+with its fused kernels (pcalm/stacked/fused_steps.cpp). They differ only in the order of floating-point
 operations (stacked vs per-layer, in-place vs fresh tensors, energies as batched sums), so each
 quantity agrees to a few ulps per step. Over at most 15 activity steps on O(1) values that stays
 below 1e-12 relative to the quantity's size (measured: <= 2e-15), while a wrong index, sign,
@@ -15,7 +15,9 @@ import pytest
 import torch
 
 import pcalm
+import pcalm.stacked.run
 from pcalm.inference import NonFiniteActivityError, infer
+from pcalm.schedule import resolve
 from tests.helpers import TEST_DEVICE, require_fused_kernels
 
 Tensor = torch.Tensor
@@ -55,8 +57,8 @@ def test_fast_path_equals_reference_loop(activation: str, depth: int, algo: pcal
         require_fused_kernels()
     model, x, y = _model_and_batch(activation, depth)
     reference = infer(model, x, y, algo, fast=False)
-    schedule = algo.as_pcalm() if isinstance(algo, pcalm.PC) else algo
-    fast = pcalm.fast.augmented_lagrangian(model.to(device), x.to(device), y.to(device), schedule, algo.name, fused=fused)
+    schedule = resolve(algo, model, x, y)
+    fast = pcalm.stacked.augmented_lagrangian(model.to(device), x.to(device), y.to(device), schedule, fused=fused)
     on_cpu = lambda tensors: [t.cpu() for t in tensors]  # noqa: E731
     _assert_close("weight_grads", on_cpu(fast.weight_grads), reference.weight_grads)
     _assert_close("z", on_cpu(fast.z), reference.z)
@@ -72,15 +74,16 @@ def test_the_eager_loop_keeps_every_tensor_on_the_batchs_device() -> None:
     # buffer, a constant) would stop the run earlier with a device mismatch instead.
     model, x, y = _model_and_batch("tanh", 4)
     with pytest.raises(RuntimeError, match=r"item\(\) cannot be called on meta tensors") as stop:
-        pcalm.fast.augmented_lagrangian(model.to("meta"), x.to("meta"), y.to("meta"), pcalm.PCALM(eta=0.2, inner_steps=2), "pc-alm")
+        schedule = resolve(pcalm.PCALM(eta=0.2, inner_steps=2), model, x, y)
+        pcalm.stacked.augmented_lagrangian(model.to("meta"), x.to("meta"), y.to("meta"), schedule)
     assert any(frame.name == "raise_if_not_finite" for frame in stop.traceback)
 
 
 def test_infer_takes_the_fast_path_by_default_and_the_reference_loop_with_an_observer(monkeypatch: pytest.MonkeyPatch) -> None:
     model, x, y = _model_and_batch("relu", 4)
     calls = []
-    original = pcalm.fast.augmented_lagrangian
-    monkeypatch.setattr(pcalm.fast, "augmented_lagrangian", lambda *args: calls.append(1) or original(*args))
+    original = pcalm.stacked.augmented_lagrangian
+    monkeypatch.setattr(pcalm.stacked, "augmented_lagrangian", lambda *args: calls.append(1) or original(*args))
     infer(model, x, y, pcalm.PCALM(eta=0.2))
     assert calls == [1]
     seen: list[int] = []

@@ -1,6 +1,6 @@
-"""The fused CPU kernels (pcalm/fused.py, pcalm/csrc/fused_steps.cpp): the switch, the checks on
-their inputs, bit-for-bit reproducibility and independence of the sweep length, and the split of
-the batch among threads. Their numbers against the reference loop are in tests/test_fast_path.py
+"""The fused CPU kernels (pcalm/stacked/fused.py, pcalm/stacked/fused_steps.cpp): the switch, the
+checks on their inputs, the schedule they run and the work they count, bit-for-bit
+reproducibility and independence of the sweep length, and the split of the batch among threads. Their numbers against the reference loop are in tests/test_fast_path.py
 (every activation, schedule and depth, 1e-12 in float64)."""
 
 from __future__ import annotations
@@ -9,9 +9,10 @@ import pytest
 import torch
 
 import pcalm
-import pcalm.fast
-import pcalm.fused
+import pcalm.stacked.fused
+import pcalm.stacked.run
 from pcalm.inference import infer
+from pcalm.schedule import resolve
 from tests.helpers import require_fused_kernels
 
 
@@ -26,22 +27,27 @@ def test_infer_uses_the_fused_kernels_by_default_on_cpu(monkeypatch: pytest.Monk
     alphas_seen: list[list[float]] = []
 
     class Spy:
-        def run_steps(self, *args: object) -> None:
-            alphas_seen.append(list(args[13]))  # the per-step dual alphas
-            kernels.run_steps(*args)
+        Options = kernels.Options
 
-    monkeypatch.setattr(pcalm.fast, "fused_kernels", lambda device: Spy())
+        def run_steps(self, tensors: dict[str, torch.Tensor], options: object) -> dict[str, int]:
+            alphas_seen.append(list(options.alphas))  # the per-step dual alphas
+            return kernels.run_steps(tensors, options)
+
+    monkeypatch.setattr(pcalm.stacked.run, "fused_kernels", lambda device: Spy())
     model, x, y = _deep_float32_case()
-    infer(model, x, y, pcalm.PCALM(eta=0.1, alpha=0.3, steps=3, inner_steps=2))
+    result = infer(model, x, y, pcalm.PCALM(eta=0.1, alpha=0.3, steps=3, inner_steps=2))
     # T = 3 rounds of k = 2 steps, "pre" timing: a dual step ends each round but the last.
     assert alphas_seen == [[0.0, 0.3, 0.0, 0.3, 0.0, 0.0]]
+    # The kernel's own count: step s runs on the top min(s, 11) of the 11 hidden layers (the
+    # wavefront), and steps 2 and 4 end with a dual update on the layers they ran on.
+    assert result.work == {"layer_steps": 1 + 2 + 3 + 4 + 5 + 6, "dual_updates": 2 + 4}
 
 
 def test_fused_path_is_reproducible_bit_for_bit() -> None:
     require_fused_kernels()
     model, x, y = _deep_float32_case()
     algo = pcalm.PCALM(eta=0.1, alpha=0.3, rho=1.5)
-    first, second = (pcalm.fast.augmented_lagrangian(model, x, y, algo, "pc-alm", fused=True) for _ in range(2))
+    first, second = (pcalm.stacked.augmented_lagrangian(model, x, y, resolve(algo, model, x, y), fused=True) for _ in range(2))
     for a, b in zip(first.weight_grads + first.z + first.lam, second.weight_grads + second.z + second.lam):
         assert torch.equal(a, b)
     assert torch.equal(first.layer_energies, second.layer_energies)
@@ -49,10 +55,10 @@ def test_fused_path_is_reproducible_bit_for_bit() -> None:
 
 def test_pcalm_fused_0_switches_the_kernels_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PCALM_FUSED", "0")
-    assert pcalm.fused.kernels(torch.device("cpu")) is None
+    assert pcalm.stacked.fused.kernels(torch.device("cpu")) is None
     model, x, y = _deep_float32_case()
     with pytest.raises(RuntimeError, match="fused"):
-        pcalm.fast.augmented_lagrangian(model, x, y, pcalm.PCALM(eta=0.1), "pc-alm", fused=True)
+        pcalm.stacked.augmented_lagrangian(model, x, y, resolve(pcalm.PCALM(eta=0.1), model, x, y), fused=True)
     eager = infer(model, x, y, pcalm.PCALM(eta=0.1))  # the default falls back to the eager ops
     assert all(torch.isfinite(g).all() for g in eager.weight_grads)
 
@@ -65,42 +71,52 @@ def test_a_failed_build_leaves_the_eager_ops_with_a_warning(monkeypatch: pytest.
         raise RuntimeError("Ninja is required to load C++ extensions")
 
     monkeypatch.setattr(cpp_extension, "load", no_compiler)
-    pcalm.fused._build.cache_clear()
+    pcalm.stacked.fused._build.cache_clear()
     try:
         with pytest.warns(UserWarning, match="Ninja is required"):
-            assert pcalm.fused.kernels(torch.device("cpu")) is None
+            assert pcalm.stacked.fused.kernels(torch.device("cpu")) is None
         model, x, y = _deep_float32_case()
         result = infer(model, x, y, pcalm.PCALM(eta=0.1))
         assert all(torch.isfinite(g).all() for g in result.weight_grads)
     finally:
-        pcalm.fused._build.cache_clear()
+        pcalm.stacked.fused._build.cache_clear()
 
 
 def test_kernels_are_cpu_only_by_construction() -> None:
-    assert pcalm.fused.kernels(torch.device("meta")) is None
+    assert pcalm.stacked.fused.kernels(torch.device("meta")) is None
 
 
-def _run_steps_arguments(**changes: object) -> dict[str, object]:
-    """Valid arguments of run_steps for a depth-4 relu PC-ALM run (3 hidden layers, B = 2, N = 5),
-    with ``changes`` applied."""
+OPTIONS = ("alphas", "first_layers", "skew", "activation", "s_in", "s_h", "s_out", "eta", "rho")
+
+
+def _run_steps_arguments(**changes: object) -> tuple[dict[str, torch.Tensor], dict[str, object]]:
+    """Valid tensors and options of run_steps for a depth-4 relu PC-ALM run (3 hidden layers,
+    B = 2, N = 5), with ``changes`` applied (None removes a tensor)."""
     hidden, batch, width = 3, 2, 5
     state = lambda: torch.zeros(hidden, batch, width)  # noqa: E731
     arguments: dict[str, object] = dict(
         x=torch.zeros(batch, 6), w_in=torch.zeros(width, 6), w_hidden=torch.zeros(hidden - 1, width, width),
         w_hidden_t=torch.zeros(hidden - 1, width, width), w_out=torch.zeros(4, width), y=torch.zeros(batch, 4),
         p=torch.zeros(hidden + 1, batch, width), a=state(), e=state(), lam=state(), eps_out=torch.zeros(batch, 4),
-        hidden_sums=torch.zeros(3, hidden, 1, 2, dtype=torch.float64), out_sums=torch.zeros(3), alphas=[1.0, 0.0],
-        skew=4, activation=pcalm.fused.ACTIVATIONS["relu"], s_in=0.4, s_h=0.2, s_out=0.2, eta=0.1, rho=1.0,
+        hidden_sums=torch.zeros(3, hidden, 1, 2, dtype=torch.float64), out_sums=torch.zeros(3), alphas=[1.0, 0.0], first_layers=[0, 0],
+        skew=4, activation=pcalm.stacked.fused.ACTIVATIONS["relu"], s_in=0.4, s_h=0.2, s_out=0.2, eta=0.1, rho=1.0,
     )
     arguments.update(changes)
-    return arguments
+    tensors = {name: value for name, value in arguments.items() if name not in OPTIONS and value is not None}
+    return tensors, {name: arguments[name] for name in OPTIONS}
+
+
+def _run_steps(kernels: object, **changes: object) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
+    tensors, options = _run_steps_arguments(**changes)
+    return tensors, kernels.run_steps(tensors, kernels.Options(**options))
 
 
 def test_kernels_run_on_valid_arguments() -> None:
     kernels = require_fused_kernels()
-    arguments = _run_steps_arguments(y=torch.ones(2, 4))
-    kernels.run_steps(*arguments.values())
-    assert float(arguments["out_sums"][0]) == 8.0  # e_out = y - 0 at the start: 2 x 4 ones
+    tensors, work = _run_steps(kernels, y=torch.ones(2, 4))
+    assert float(tensors["out_sums"][0]) == 8.0  # e_out = y - 0 at the start: 2 x 4 ones
+    # Two steps of the 3 hidden layers, the first followed by a dual step (alphas [1, 0]).
+    assert work == {"layer_steps": 6, "dual_updates": 3}
 
 
 @pytest.mark.parametrize(
@@ -116,12 +132,16 @@ def test_kernels_run_on_valid_arguments() -> None:
         ({"w_hidden_t": torch.zeros(2, 5, 4)}, "w_hidden_t"),
         ({"x": torch.zeros(3, 6)}, "x and w_in"),
         ({"skew": 0}, "skew"),
+        ({"w_in": None}, "missing tensor w_in"),
+        ({"first_layers": [0]}, "one entry per step"),
+        ({"first_layers": [0, 3]}, "first_layers must lie"),
+        ({"w_ln": torch.zeros(5, 6)}, "unknown tensor w_ln"),
     ],
 )
 def test_kernels_reject_arguments_they_cannot_address(changes: dict[str, object], message: str) -> None:
     kernels = require_fused_kernels()
     with pytest.raises(RuntimeError, match=message):
-        kernels.run_steps(*_run_steps_arguments(**changes).values())
+        _run_steps(kernels, **changes)
 
 
 def _outputs(result: pcalm.InferenceResult) -> list[torch.Tensor]:
@@ -135,9 +155,9 @@ def test_results_do_not_depend_on_the_sweep_length(monkeypatch: pytest.MonkeyPat
     model, x, y = _deep_float32_case()
     algo = pcalm.PCALM(eta=0.1, alpha=0.3, rho=1.5, steps=9)
     runs = []
-    for skew in (1, 3, pcalm.fast.SKEW, 50):
-        monkeypatch.setattr(pcalm.fast, "SKEW", skew)
-        runs.append(_outputs(pcalm.fast.augmented_lagrangian(model, x, y, algo, "pc-alm", fused=True)))
+    for skew in (1, 3, pcalm.stacked.SKEW, 50):
+        monkeypatch.setattr(pcalm.stacked.run, "SKEW", skew)
+        runs.append(_outputs(pcalm.stacked.augmented_lagrangian(model, x, y, resolve(algo, model, x, y), fused=True)))
     for other in runs[1:]:
         assert all(torch.equal(a, b) for a, b in zip(runs[0], other))
 
@@ -159,7 +179,7 @@ def test_any_split_of_the_rows_among_threads_gives_the_reference(threads: int, b
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        fused = pcalm.fast.augmented_lagrangian(model, x, y, algo, "pc-alm", fused=True)
+        fused = pcalm.stacked.augmented_lagrangian(model, x, y, resolve(algo, model, x, y), fused=True)
     finally:
         torch.set_num_threads(before)
     for a, b in zip(_outputs(fused), [*reference.weight_grads, *reference.z, *reference.lam, reference.layer_energies]):
@@ -168,9 +188,9 @@ def test_any_split_of_the_rows_among_threads_gives_the_reference(threads: int, b
 
 def test_a_torch_without_mkl_leaves_the_eager_ops_with_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.backends.mkl, "is_available", lambda: False)
-    pcalm.fused._build.cache_clear()
+    pcalm.stacked.fused._build.cache_clear()
     try:
         with pytest.warns(UserWarning, match="no MKL"):
-            assert pcalm.fused.kernels(torch.device("cpu")) is None
+            assert pcalm.stacked.fused.kernels(torch.device("cpu")) is None
     finally:
-        pcalm.fused._build.cache_clear()
+        pcalm.stacked.fused._build.cache_clear()

@@ -1,4 +1,4 @@
-"""Claim 3 of the core issue: in linear plain MLPs a long PC-ALM run gives BP's weight gradients.
+"""DESIGN's C1 on the engine: in linear plain MLPs a long PC-ALM run gives BP's weight gradients.
 
 Tolerance 1e-9 relative (float64): the schedule contracts geometrically, and with eta = alpha
 = 0.2 on these default-initialised nets 4000 steps bring the error to about 1e-15 (measured),

@@ -1,4 +1,4 @@
-"""Claim 1 of the core issue: the closed-form local updates equal autograd of L_rho.
+"""The closed-form local updates of pcalm.energy equal autograd of L_rho.
 
 Tolerance 1e-12 relative: both sides are float64 evaluations of the same expression in a
 different order, so they agree to a few ulps times the depth (about 1e-15), far below 1e-12.

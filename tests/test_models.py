@@ -100,3 +100,49 @@ def test_apply_grads_lets_any_optimizer_step(kind):
     result = pcalm.train_step(model, optimizer, x, y, pcalm.PCALM(eta=0.1, steps=4))
     for w0, w1, g in zip(before, model.weights(), result.weight_grads):
         torch.testing.assert_close(w1.detach(), w0 - g, rtol=1e-14, atol=1e-14)
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@torch.no_grad()
+def test_stacked_formulas_equal_the_per_layer_ones(activation):
+    """pcalm.models.residual_stacked against ResidualMLP.predict / vjp / param_grads (through
+    pcalm.energy's per-layer rules), on random activities and errors far from any equilibrium:
+    the two forms of one formula differ only in the order of float64 operations (batched vs
+    per-layer matmuls), a few ulps on O(1) values, so 1e-13 relative; a wrong slice, sign or
+    scaling is off at order 1."""
+    from pcalm.energy import activity_step, prediction_errors, weight_gradients
+    from pcalm.models import residual_stacked as stacked
+
+    n0, width, depth, n_out, batch, eta = 3, 4, 6, 2, 5, 0.3
+    model = pcalm.ResidualMLP(n0, width, depth, n_out, activation=activation, seed=4, dtype=torch.float64)
+    generator = torch.Generator().manual_seed(7)
+    normal = lambda *shape: torch.randn(*shape, generator=generator, dtype=torch.float64)  # noqa: E731
+    x, y = normal(batch, n0), normal(batch, n_out)
+    z = [normal(batch, width) for _ in range(depth - 1)]
+    e = [normal(batch, width) for _ in range(depth - 1)] + [normal(batch, n_out)]
+    close = lambda a, b: torch.testing.assert_close(a, b, rtol=1e-13, atol=1e-13)  # noqa: E731
+
+    weights = stacked.StackedWeights.of(model)
+    P = torch.stack([model.predict(1, x), *z])
+    Z = P[1:]
+    linear = activation == "linear"
+    A = Z if linear else torch.empty_like(Z)
+    D = None if linear else torch.empty_like(Z)
+    stacked.activate(model, Z, A, D, torch.ones((), dtype=torch.float64))
+    close(A, model.activation.phi(Z))
+    if D is not None:
+        close(D, model.activation.dphi(Z))
+
+    Eps, eps_out = torch.empty_like(Z), torch.empty(batch, n_out, dtype=torch.float64)
+    stacked.prediction_errors(model, weights, P, A, y, Eps, eps_out)
+    expected = prediction_errors(model, x, y, z)
+    close(Eps, torch.stack(expected[:-1]))
+    close(eps_out, expected[-1])
+
+    E, V, moved = torch.stack(e[:-1]), torch.empty_like(Z), Z.clone()
+    stacked.activity_step(model, weights, moved, E, e[-1], D, V, eta)
+    close(moved, torch.stack(activity_step(model, z, e, eta)))
+
+    expected_grads, _ = weight_gradients(model, x, z, e)
+    for got, want in zip(stacked.weight_gradients(model, x, E, A, e[-1]), expected_grads):
+        close(got, want)

@@ -1,4 +1,4 @@
-"""Claim 2 of the core issue: PC is PC-ALM with alpha = 0, rho = 1, bit for bit."""
+"""PC is PC-ALM with alpha = 0, rho = 1 (PC.as_pcalm, the one PC-ALM loop), bit for bit."""
 
 import pytest
 import torch

@@ -1,4 +1,4 @@
-"""Claim 5 of the core issue: bad configs and inputs raise ValueError naming the problem, and
+"""Input validation: bad configs and inputs raise ValueError naming the problem, and
 a run whose activities become non-finite stops with an error naming the step and layer (the
 first one whose energy term overflows: that happens a little before the activities themselves
 overflow, so the run stops earlier still)."""

@@ -1,4 +1,10 @@
-// The fast path's run in C++ (pcalm/fast.py, DESIGN section 3), layer by layer.
+// The fast path's run in C++ (pcalm/stacked/, DESIGN section 3), layer by layer, each step on
+// the layers the wavefront has reached (first_layers, from pcalm/stacked/run.py).
+//
+// This file is the one deliberate second copy of the residual MLP's stacked formulas
+// (pcalm/models/residual_stacked.py holds the first, beside the per-layer ones); it takes the
+// schedule as data (the alphas) and decides none of it. tests/test_fast_path.py checks it against
+// the reference loop to 1e-12 in float64.
 //
 // The eager path runs each step as whole-stack ops: a batched matmul over all layers, then
 // elementwise passes over the whole (H, B, N) state (H = L-1 hidden layers), which is larger
@@ -28,13 +34,15 @@
 // depend on `skew`, only on the number of threads (the order of those sums).
 //
 // The matmuls are BLAS calls, single-threaded inside the threads' own region: MKL's sgemm and
-// dgemm, which torch's CPU library exports (pcalm/fused.py builds this only where torch has MKL).
+// dgemm, which torch's CPU library exports (pcalm/stacked/fused.py builds this only where torch has MKL).
 
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
 
 #include <algorithm>
 #include <cstring>
+#include <map>
+#include <string>
 #include <vector>
 
 extern "C" {
@@ -88,7 +96,7 @@ void check_state(const torch::Tensor& t, const torch::Tensor& like, const char* 
   TORCH_CHECK(t.scalar_type() == like.scalar_type(), name, ": expected dtype ", like.scalar_type());
 }
 
-// One thread's rows of the stacked state (pcalm/fast.py): p = [mu_1; z_1; ...; z_H] (H + 1, B, N),
+// One thread's rows of the stacked state (pcalm/models/residual_stacked.py): p = [mu_1; z_1; ...; z_H] (H + 1, B, N),
 // a = phi(z), e, lam (H, B, N; lam null for PC); w_hidden (H - 1, N, N) with the block predicting
 // hidden layer i from i - 1 (0-based) at index i - 1, w_hidden_t its transposes; w_out (n_out, N);
 // y, eps_out (B, n_out). The pointers start at the thread's first row; consecutive layers are
@@ -252,44 +260,88 @@ double feedforward(const Rows<scalar_t>& s, const scalar_t* x, const scalar_t* w
   return readout(s);
 }
 
+// What one thread's run did, counted as it ran: layer-steps (one activity step, prediction pass
+// and energy sums of one hidden layer) and dual updates (lam_i += alpha_t eps_i of one layer).
+struct Work {
+  int64_t layer_steps = 0, dual_updates = 0;
+};
+
 // The feedforward start and all steps on one thread's rows, `skew` steps per diagonal sweep (the
 // header); the thread's sums go to hidden_sums (steps, H, 1 or 2) and out_sums (steps + 1).
 template <typename scalar_t, int64_t activation, bool multipliers>
 void run_rows(const Rows<scalar_t>& s, const scalar_t* x, const scalar_t* w_in, int n_in, scalar_t s_in,
-              const std::vector<double>& alphas, int64_t skew, double* hidden_sums, double* out_sums) {
+              const std::vector<double>& alphas, const std::vector<int64_t>& first_layers, int64_t skew, double* hidden_sums,
+              double* out_sums, Work& work) {
   const int64_t steps = static_cast<int64_t>(alphas.size()), per_step = s.hidden * (multipliers ? 2 : 1);
   out_sums[0] = feedforward<scalar_t, activation>(s, x, w_in, n_in, s_in);
   std::vector<scalar_t> v(s.count), m(s.count);
+  Work counted;  // on this thread's stack: the threads' Work entries share a cache line
   for (int64_t t0 = 0; t0 < steps; t0 += skew) {
     const int64_t span = std::min(skew, steps - t0);
     for (int64_t j = 0; j < s.hidden + span - 1; ++j) {
       for (int64_t q = std::max<int64_t>(0, j - s.hidden + 1); q < std::min(span, j + 1); ++q) {
         const int64_t i = j - q, t = t0 + q;
+        if (i < first_layers[t]) continue;  // below the wavefront: its e, lam are 0 and nothing changes
         layer_step<scalar_t, activation, multipliers>(s, i, alphas[t], v.data(), m.data(), hidden_sums + t * per_step);
+        ++counted.layer_steps;
+        if (multipliers && alphas[t] != 0.0) ++counted.dual_updates;
         if (i == s.hidden - 1) out_sums[t + 1] = readout(s);
       }
     }
   }
+  work = counted;
 }
 
-// Runs work(rank) for rank = 0..threads-1, each on its own thread of torch's OpenMP pool.
-template <typename Work>
-void on_threads(int threads, const Work& work) {
+// Runs job(rank) for rank = 0..threads-1, each on its own thread of torch's OpenMP pool.
+template <typename Job>
+void on_threads(int threads, const Job& job) {
 #pragma omp parallel for num_threads(threads) schedule(static, 1)
-  for (int rank = 0; rank < threads; ++rank) work(rank);
+  for (int rank = 0; rank < threads; ++rank) job(rank);
 }
 
 }  // namespace
 
+// The scalars of a run: the schedule as data (alphas[t]: the dual step after activity step t + 1,
+// 0 where none follows; first_layers[t]: the lowest hidden layer that step runs on, the wavefront
+// of pcalm/stacked/run.py, all 0 for a dense run), steps per sweep, the activation (0 linear, 1 relu, 2 tanh), the model's
+// scalings and the step sizes.
+struct Options {
+  std::vector<double> alphas;
+  std::vector<int64_t> first_layers;
+  int64_t skew, activation;
+  double s_in, s_h, s_out, eta, rho;
+};
+
+// The run's tensors by name; "lam" is absent for PC (e is eps). Every other name must be given.
+torch::Tensor named(const std::map<std::string, torch::Tensor>& tensors, const char* name) {
+  const auto found = tensors.find(name);
+  TORCH_CHECK(found != tensors.end(), "run_steps: missing tensor ", name);
+  return found->second;
+}
+
 // The fast path's run (the schedule itself, rounds, inner steps and timing, stays in Python): the
 // feedforward start from x, then T = alphas.size() activity steps, each followed by the prediction
 // pass at the new z and, where alphas[t] is not 0, the dual step lam += alphas[t] eps; `skew`
-// steps per sweep. p, a, e, lam, eps_out are written from scratch; hidden_sums[t] gets the
-// per-layer sums of step t (0: the start, where they are 0), out_sums[t] the read-out's <e_out, e_out>.
-void run_steps(torch::Tensor x, torch::Tensor w_in, torch::Tensor w_hidden, torch::Tensor w_hidden_t, torch::Tensor w_out,
-               torch::Tensor y, torch::Tensor p, torch::Tensor a, torch::Tensor e, c10::optional<torch::Tensor> lam,
-               torch::Tensor eps_out, torch::Tensor hidden_sums, torch::Tensor out_sums, std::vector<double> alphas, int64_t skew,
-               int64_t activation, double s_in, double s_h, double s_out, double eta, double rho) {
+// steps per sweep. tensors: x (B, n_0), y (B, n_L), w_in, w_hidden, w_hidden_t, w_out (the weights,
+// w_hidden_t the contiguous transposes of w_hidden), p (H + 1, B, N), a, e, lam (H, B, N), eps_out
+// (B, n_L), hidden_sums (steps + 1, H, 1, 1 or 2; float64), out_sums (steps + 1). p, a, e, lam,
+// eps_out are written from scratch; hidden_sums[t] gets the per-layer sums of step t (0: the start,
+// where they are 0), out_sums[t] the read-out's <e_out, e_out>. Returns the work one thread's rows
+// took ("layer_steps", "dual_updates"; every thread runs the same layer-steps on its own rows).
+std::map<std::string, int64_t> run_steps(const std::map<std::string, torch::Tensor>& tensors, const Options& options) {
+  static const std::vector<std::string> known = {"x", "w_in", "w_hidden", "w_hidden_t", "w_out", "y", "p", "a", "e", "lam",
+                                                 "eps_out", "hidden_sums", "out_sums"};
+  for (const auto& entry : tensors) {
+    TORCH_CHECK(std::find(known.begin(), known.end(), entry.first) != known.end(), "run_steps: unknown tensor ", entry.first);
+  }
+  const torch::Tensor x = named(tensors, "x"), w_in = named(tensors, "w_in"), w_hidden = named(tensors, "w_hidden"),
+                      w_hidden_t = named(tensors, "w_hidden_t"), w_out = named(tensors, "w_out"), y = named(tensors, "y"),
+                      p = named(tensors, "p"), a = named(tensors, "a"), e = named(tensors, "e"), eps_out = named(tensors, "eps_out"),
+                      hidden_sums = named(tensors, "hidden_sums"), out_sums = named(tensors, "out_sums");
+  const c10::optional<torch::Tensor> lam = tensors.count("lam") ? c10::optional<torch::Tensor>(tensors.at("lam")) : c10::nullopt;
+  const std::vector<double>& alphas = options.alphas;
+  const int64_t skew = options.skew, activation = options.activation;
+  const double s_in = options.s_in, s_h = options.s_h, s_out = options.s_out, eta = options.eta, rho = options.rho;
   for (const auto& [tensor, name] : {std::pair{&x, "x"}, {&w_in, "w_in"}, {&w_hidden, "w_hidden"}, {&w_hidden_t, "w_hidden_t"},
                                      {&w_out, "w_out"}, {&y, "y"}, {&a, "a"}, {&e, "e"}, {&eps_out, "eps_out"}, {&out_sums, "out_sums"}}) {
     check_state(*tensor, p, name);
@@ -316,11 +368,17 @@ void run_steps(torch::Tensor x, torch::Tensor w_in, torch::Tensor w_hidden, torc
   TORCH_CHECK(hidden_sums.numel() == (steps + 1) * per_step, "hidden_sums: wrong size");
   TORCH_CHECK(out_sums.numel() == steps + 1, "out_sums: wrong size");
   TORCH_CHECK(skew >= 1, "run_steps: skew must be at least 1");
+  TORCH_CHECK(static_cast<int64_t>(options.first_layers.size()) == steps, "run_steps: first_layers needs one entry per step");
+  for (const int64_t first : options.first_layers) {
+    TORCH_CHECK(first >= 0 && first < hidden, "run_steps: first_layers must lie in [0, hidden layers)");
+  }
+  Work work;
   py::gil_scoped_release no_gil;
   AT_DISPATCH_FLOATING_TYPES(p.scalar_type(), "run_steps", [&] {
     const int threads = static_cast<int>(std::min<int64_t>(at::get_num_threads(), batch));
     // Each thread's sums: (steps + 1, H, reductions) and (steps + 1), added in thread order below.
     std::vector<double> thread_hidden(threads * (steps + 1) * per_step, 0.0), thread_out(threads * (steps + 1), 0.0);
+    std::vector<Work> thread_work(threads);
     auto thread_rows = [&](int rank) {
       const int previous_blas_threads = MKL_Set_Num_Threads_Local(1);
       const int64_t first = batch * rank / threads, rows = batch * (rank + 1) / threads - first;
@@ -343,8 +401,8 @@ void run_steps(torch::Tensor x, torch::Tensor w_in, torch::Tensor w_hidden, torc
       double* outs = thread_out.data() + rank * (steps + 1);
       auto run = [&](auto kind) {
         constexpr int64_t act = decltype(kind)::value;
-        if (s.lam != nullptr) run_rows<scalar_t, act, true>(s, x_rows, w_in_data, int(n_in), scalar_t(s_in), alphas, skew, sums, outs);
-        else run_rows<scalar_t, act, false>(s, x_rows, w_in_data, int(n_in), scalar_t(s_in), alphas, skew, sums, outs);
+        if (s.lam != nullptr) run_rows<scalar_t, act, true>(s, x_rows, w_in_data, int(n_in), scalar_t(s_in), alphas, options.first_layers, skew, sums, outs, thread_work[rank]);
+        else run_rows<scalar_t, act, false>(s, x_rows, w_in_data, int(n_in), scalar_t(s_in), alphas, options.first_layers, skew, sums, outs, thread_work[rank]);
       };
       if (activation == kRelu) run(std::integral_constant<int64_t, kRelu>{});
       else if (activation == kTanh) run(std::integral_constant<int64_t, kTanh>{});
@@ -364,9 +422,17 @@ void run_steps(torch::Tensor x, torch::Tensor w_in, torch::Tensor w_hidden, torc
       for (int rank = 0; rank < threads; ++rank) total += thread_out[rank * (steps + 1) + t];
       outs[t] = scalar_t(total);
     }
+    work = thread_work[0];
   });
+  return {{"layer_steps", work.layer_steps}, {"dual_updates", work.dual_updates}};
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, module) {
-  module.def("run_steps", &run_steps, "the fast path's run: the feedforward start and T steps (see the source's header)");
+  py::class_<Options>(module, "Options", "the scalars of a run (see run_steps)")
+      .def(py::init<std::vector<double>, std::vector<int64_t>, int64_t, int64_t, double, double, double, double, double>(),
+           py::kw_only(), py::arg("alphas"), py::arg("first_layers"), py::arg("skew"), py::arg("activation"), py::arg("s_in"), py::arg("s_h"), py::arg("s_out"),
+           py::arg("eta"), py::arg("rho"))
+      .def_readonly("alphas", &Options::alphas);
+  module.def("run_steps", &run_steps, py::arg("tensors"), py::arg("options"),
+             "the fast path's run: the feedforward start and T steps (see the source's header)");
 }

@@ -1,11 +1,11 @@
-"""The fused CPU kernels of the fast path (``pcalm/csrc/fused_steps.cpp``), built on first use.
+"""The fused CPU kernels of the fast path (``pcalm/stacked/fused_steps.cpp``), built on first use.
 
 The eager fast path runs each activity step as whole-stack ops: two batched matmuls and about
 eight elementwise passes over the stacked (L-1, B, N) state, each streaming it from memory.
 The C++ run instead splits the batch's rows among the threads and takes one layer at a time:
 its two matmuls (MKL's sgemm/dgemm, single-threaded per thread) and then one pass that does the
 activity update, the errors at the new z, the energy sums and the dual step while the layer is
-in cache, sweeping the layers for several steps along a diagonal (``pcalm.fast.SKEW``); the
+in cache, sweeping the layers for several steps along a diagonal (``pcalm.stacked.SKEW``); the
 feedforward start runs there too. The source's header explains the order.
 
 It is compiled once per machine with ``torch.utils.cpp_extension`` (a C++ compiler and ninja,
@@ -32,7 +32,7 @@ import torch
 
 from pcalm import kernel_cache
 
-SOURCE = Path(__file__).with_name("csrc") / "fused_steps.cpp"
+SOURCE = Path(__file__).with_name("fused_steps.cpp")
 ACTIVATIONS = {"linear": 0, "relu": 1, "tanh": 2}
 
 
