@@ -14,6 +14,8 @@ CHECK_MODULES = {
     "C4": "paper_checks.c4_grid",
     "C5": "paper_checks.c5_credit",
     "C6": "paper_checks.c6_budget",
+    "C7": "paper_checks.c7_budget_scaling",
+    "C8": "paper_checks.c8_long_budget",
 }
 
 
