@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from pcalm.grid_ray import RayOptions
 
 Tier = Literal["quick", "full"]
 Method = Literal["pc-alm", "pc"]
@@ -68,12 +71,14 @@ class Verdict:
 @dataclass(frozen=True)
 class CheckContext:
     """What every check receives: the tier, the method under test (PC-ALM, or PC as a
-    negative control), the output folder for figures, and the seed."""
+    negative control), the output folder for figures, the seed, and how grids run (``ray``:
+    None in this process, else each cell a Ray task, :class:`pcalm.grid_ray.RayOptions`)."""
 
     tier: Tier = "quick"
     method: Method = "pc-alm"
     out: Path = Path("results/check")
     seed: int = 0
+    ray: "RayOptions | None" = None
 
     def __post_init__(self) -> None:
         if self.tier not in ("quick", "full"):

@@ -4,5 +4,5 @@ that the command line can offer and check them without loading the library."""
 from __future__ import annotations
 
 ALGOS = ("bp", "pc", "pc-alm")
-DATASETS = ("digits", "mnist", "fmnist", "mnist1d", "teacher")
+DATASETS = ("digits", "mnist", "fmnist", "mnist5k", "mnist1d", "teacher")
 DTYPE_NAMES = ("float32", "float64")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 
 OK = 0
-CLAIM_FAILS = 1  # pcalm check: at least one claim's verdict is "fails"
+CLAIM_FAILS = 1  # pcalm check: at least one claim's verdict is "fails"; pcalm grid: cells failed on Ray
 BAD_INPUT = 2  # bad arguments, missing data, an unusable --out (also argparse's own status)
 DIVERGED = 3  # pcalm train: the run diverged (summary.json says where)
 INTERRUPTED = {signal.SIGINT: 130, signal.SIGTERM: 143}  # 128 + the signal's number, as shells report it
@@ -13,7 +13,8 @@ INTERRUPTED = {signal.SIGINT: 130, signal.SIGTERM: 143}  # 128 + the signal's nu
 EPILOG = """\
 exit status (every command):
   0    done (pcalm grid: every cell has a row, diverged cells included)
-  1    pcalm check: a claim fails
+  1    pcalm check: a claim fails; pcalm grid: cells whose task failed on Ray
+       (named on stderr; a rerun runs them again)
   2    bad input: arguments, missing data, an --out that is not a writable folder
        with free space; one line on stderr names the problem, nothing is written
   3    pcalm train: the run diverged (summary.json says where)

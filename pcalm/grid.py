@@ -7,7 +7,13 @@ the cells already in ``cells.csv``, so a killed grid loses at most the cell in f
 partly written last line is dropped. A diverged run is a row with status "diverged" and NaN
 metrics, not an error. The settings shared by all cells and the fingerprint of the code that
 trains them (:func:`pcalm.fingerprint.code_fingerprint`) are kept in ``<out>/grid.json``:
-resuming with different ones is refused (:func:`stale` tells beforehand). At the end, ``heatmap_<activation>.png`` shows
+resuming with different ones is refused (:func:`stale` tells beforehand). Each row names the
+node that trained it (this machine's name in process; ``<ip>/<node id>`` on Ray).
+
+The cells run one after another in this process, or, with ``ray``, each as a Ray task on a local
+Ray or a cluster (:mod:`pcalm.grid_ray`); this process still writes every row, once per cell.
+A cell whose task raised (a bug, data missing on its node, other code there) gets no row: it
+is named in :attr:`GridResult.failed` and runs again on the next call. At the end, ``heatmap_<activation>.png`` shows
 the mean test accuracy per algorithm over seeds and the differences BP - PC-ALM and
 BP - PC (percentage points, on one colour scale), and ``grid_summary.csv`` the per-cell means.
 """
@@ -20,6 +26,8 @@ import io
 import json
 import math
 import os
+import platform
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,8 +36,9 @@ from tqdm.auto import tqdm
 
 from pcalm.data import load_dataset
 from pcalm.fingerprint import code_fingerprint
+from pcalm.grid_ray import RayOptions, import_ray, ray_cells
 from pcalm.plotting import Heatmap, plot_heatmaps
-from pcalm.training import ALGOS, TrainConfig, TrainResult, train
+from pcalm.training import ALGOS, TrainConfig, TrainResult, train, write_run_files
 
 PER_CELL = ("algo", "width", "depth", "activation", "seed")
 ALGO_TITLES = {"bp": "BP", "pc": "PC", "pc-alm": "PC-ALM"}
@@ -75,6 +84,11 @@ def cell_key(cell: "TrainConfig | CellResult") -> tuple:
     return tuple(getattr(cell, name) for name in PER_CELL)
 
 
+def cell_name(config: TrainConfig) -> str:
+    """A cell's name, e.g. ``pc-alm_N8_L3_relu_s0`` (its folder under ``runs/``)."""
+    return f"{config.algo}_N{config.width}_L{config.depth}_{config.activation}_s{config.seed}"
+
+
 @dataclass
 class CellResult:
     """One row of cells.csv: a finished run's key, status and final metrics (NaN if diverged)."""
@@ -96,13 +110,14 @@ class CellResult:
     steps_done: int
     wall_time_s: float
     message: str
+    node: str
 
     @property
     def key(self) -> tuple:
         return cell_key(self)
 
     @classmethod
-    def from_run(cls, result: TrainResult) -> "CellResult":
+    def from_run(cls, result: TrainResult, node: str) -> "CellResult":
         c, ok = result.config, not result.diverged
         final = result.final
         metric = lambda name: getattr(final, name) if ok else math.nan  # noqa: E731
@@ -110,7 +125,7 @@ class CellResult:
             c.algo, c.width, c.depth, c.activation, c.seed, result.status,
             metric("test_acc"), metric("test_mse"), metric("test_ce"), metric("train_acc"), metric("train_mse"), metric("cosine_to_bp"),
             math.nan if result.eta is None else result.eta, math.nan if result.lambda_max is None else result.lambda_max,
-            result.steps_done, result.wall_time_s, result.message,
+            result.steps_done, result.wall_time_s, result.message, node,
         )
 
     @classmethod
@@ -121,14 +136,25 @@ class CellResult:
 
 
 @dataclass
+class CellFailure:
+    """A cell whose run raised instead of finishing: its name, the node, and the error."""
+
+    cell: str
+    node: str
+    error: str
+
+
+@dataclass
 class GridResult:
-    """All rows of cells.csv after the grid, how many cells this call ran and skipped, and the figures."""
+    """All rows of cells.csv after the grid, how many cells this call ran (failed ones included)
+    and skipped, the figures, and the cells that failed (no row; they run again on a rerun)."""
 
     spec: dict
     cells: list[CellResult]
     ran: int
     skipped: int
     figures: list[str]
+    failed: list[CellFailure] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         """A strict-JSON-ready dict: NaN metrics (diverged cells, BP's eta) become None."""
@@ -149,14 +175,19 @@ FIELDS = tuple(f.name for f in dataclasses.fields(CellResult))
 
 
 def read_cells(path: Path) -> list[CellResult]:
-    """The finished rows of a cells.csv; a last line cut short by a kill is dropped from the file."""
+    """The finished rows of a cells.csv; a last line cut short by a kill is dropped from the file.
+    A file with other columns (written by another pcalm version) is refused with a ValueError."""
     if not path.exists():
         return []
     text = path.read_text()
     if text and not text.endswith("\n"):
         text = text[: text.rfind("\n") + 1]
         path.write_text(text)
-    return [CellResult.from_row(row) for row in csv.DictReader(io.StringIO(text))]
+    reader = csv.DictReader(io.StringIO(text))
+    if reader.fieldnames is not None and tuple(reader.fieldnames) != FIELDS:
+        missing = [name for name in FIELDS if name not in reader.fieldnames]
+        raise ValueError(f"{path}: its columns are not this pcalm's (missing: {', '.join(missing) or 'none'}; expected {', '.join(FIELDS)}); it was written by another version: use a new --out")
+    return [CellResult.from_row(row) for row in reader]
 
 
 def _append(path: Path, cell: CellResult) -> None:
@@ -198,29 +229,68 @@ def _check_settings(out: Path, spec: GridSpec) -> None:
     (out / "grid.json").write_text(json.dumps(_kept_settings(spec), indent=2) + "\n")
 
 
-def run_grid(spec: GridSpec, out: str | Path, progress: bool = True, keep_runs: bool = True) -> GridResult:
+def run_grid(spec: GridSpec, out: str | Path, progress: bool = True, keep_runs: bool = True, ray: RayOptions | None = None) -> GridResult:
     """Run the cells of ``spec`` missing from ``<out>/cells.csv``, then draw the heatmaps.
 
-    ``keep_runs`` keeps each run's metrics.csv and summary.json under ``<out>/runs/<cell>/``.
+    Arguments:
+        spec: the grid.
+        out: its folder (created; a grid already there is resumed).
+        progress: progress bars (and, on Ray, one line per finished cell) on stderr.
+        keep_runs: keep each run's metrics.csv and summary.json under ``<out>/runs/<cell>/``.
+        ray: None runs the cells one after another in this process; :class:`RayOptions` runs
+            each as a Ray task (a local Ray or a cluster), the rows still written here.
+
+    Returns:
+        The :class:`GridResult`; its ``failed`` names the cells whose run raised (Ray only).
     """
     out = Path(out)
     cells_path = out / "cells.csv"
     done = {cell.key for cell in read_cells(cells_path)}
     todo = [c for c in spec.cells() if cell_key(c) not in done]
-    # Missing data fails here, before anything is written into ``out``.
+    # Missing data (or a missing ray package) fails here, before anything is written into ``out``.
+    if ray is not None and todo:
+        import_ray(local=ray.address is None)
     data = load_dataset(spec.base.dataset, spec.base.data_dir, spec.base.download, spec.base.split_seed) if todo else None
     out.mkdir(parents=True, exist_ok=True)
     _check_settings(out, spec)
-    for config in tqdm(todo, desc="grid", unit="cell", disable=not progress):
-        run_dir = out / "runs" / f"{config.algo}_N{config.width}_L{config.depth}_{config.activation}_s{config.seed}" if keep_runs else None
-        _append(cells_path, CellResult.from_run(train(config, run_dir, progress=progress, data=data)))
+    failed = []
+    if ray is None:
+        for config in tqdm(todo, desc="grid", unit="cell", disable=not progress):
+            run_dir = out / "runs" / cell_name(config) if keep_runs else None
+            _append(cells_path, CellResult.from_run(train(config, run_dir, progress=progress, data=data), platform.node()))
+    else:
+        failed = _run_on_ray(todo, ray, out, keep_runs, progress)
     wanted = {cell_key(c) for c in spec.cells()}
     cells = [cell for cell in read_cells(cells_path) if cell.key in wanted]
     figures = [str(p) for p in draw_heatmaps(spec, cells, out)]
     write_summary(spec, cells, out / "grid_summary.csv")
-    result = GridResult(dataclasses.asdict(spec), cells, len(todo), len(spec.cells()) - len(todo), figures)
+    result = GridResult(dataclasses.asdict(spec), cells, len(todo), len(spec.cells()) - len(todo), figures, failed)
     (out / "grid_result.json").write_text(json.dumps(result.to_dict(), indent=2, allow_nan=False) + "\n")
     return result
+
+
+def _run_on_ray(todo: list[TrainConfig], options: RayOptions, out: Path, keep_runs: bool, progress: bool) -> list[CellFailure]:
+    """Run ``todo`` as Ray tasks, writing each finished cell's row (once: a cell whose row is
+    written is not written again) and, with ``keep_runs``, its run files; return the failures."""
+    written, failed = set(), []
+    with tqdm(total=len(todo), desc="grid (ray)", unit="cell", disable=not progress) as bar:
+        for outcome in ray_cells(todo, options):
+            key, name = cell_key(outcome.config), cell_name(outcome.config)
+            if key in written:
+                continue
+            if outcome.result is None:
+                failed.append(CellFailure(name, outcome.node, outcome.error))
+                tqdm.write(f"[grid] {name} FAILED on {outcome.node}: {outcome.error}", file=sys.stderr)
+            else:
+                written.add(key)
+                if keep_runs:
+                    write_run_files(outcome.result, out / "runs" / name)
+                row = CellResult.from_run(outcome.result, outcome.node)
+                _append(out / "cells.csv", row)
+                if progress:
+                    tqdm.write(f"[grid] {name}: {row.status}, test acc {row.test_acc:.4f}, {row.wall_time_s:.1f} s on {row.node}", file=sys.stderr)
+            bar.update()
+    return failed
 
 
 def seed_runs(cells: list[CellResult], algo: str, activation: str, depth: int, width: int) -> list[CellResult]:

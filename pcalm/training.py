@@ -219,6 +219,15 @@ class _RunFiles:
             (self.out / "summary.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
 
 
+def write_run_files(result: TrainResult, out: str | Path) -> None:
+    """Write a finished run's ``metrics.csv`` and ``summary.json`` into ``out``, as :func:`train`
+    writes them while it runs (for runs trained elsewhere, e.g. in a Ray task)."""
+    files = _RunFiles(Path(out))
+    for metrics in result.history:
+        files.epoch(metrics)
+    files.summary(result)
+
+
 def train(config: TrainConfig, out: str | Path | None = None, progress: bool = True, data: Dataset | None = None) -> TrainResult:
     """Run ``config``; write ``metrics.csv`` and ``summary.json`` into ``out`` when given.
 

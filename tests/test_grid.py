@@ -155,3 +155,17 @@ def test_plotting_helper_writes_heatmaps_and_lines(tmp_path):
         plot_heatmaps([Heatmap(values, ["a"], ["x", "y"])], tmp_path / "bad.png")
     with pytest.raises(ValueError, match="3 x values but 2"):
         plot_lines([Line([1, 2, 3], [1, 2])], tmp_path / "bad.png")
+
+
+def test_a_cells_csv_of_other_columns_is_refused_clearly(tmp_path):
+    spec = GridSpec(widths=(4,), depths=(2,), activations=("relu",), algos=("bp",), seeds=(0,), base=TrainConfig(epochs=1))
+    run_grid(spec, tmp_path, progress=False)
+    rows = _rows(tmp_path / "cells.csv")
+    assert rows[0]["node"]  # the machine that trained the cell
+    old = [name for name in rows[0] if name != "node"]  # a file of the pcalm before the node column
+    with open(tmp_path / "cells.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, old, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    with pytest.raises(ValueError, match="columns are not this pcalm's \\(missing: node;"):
+        run_grid(spec, tmp_path, progress=False)

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from pcalm import exit_status
+from pcalm.commands.ray_options import add_ray_options, ray_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,6 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--algo", choices=["pc-alm", "pc"], default="pc-alm", help="method under test; pc is a negative control under which C1, C4, C5 fail")
     parser.add_argument("--out", type=Path, default=Path("results/check"), help="output folder")
     parser.add_argument("--seed", type=int, default=0, help="seed of every net, batch and grid cell of the checks")
+    add_ray_options(parser)  # C4's grids
     parser.set_defaults(func=run)
 
 
@@ -27,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from paper_checks.report import verdict_table
 
     claims = [c.strip().upper() for c in args.only.split(",") if c.strip()] or None
-    ctx = CheckContext(tier=args.tier, method=args.algo, out=args.out, seed=args.seed)
+    ctx = CheckContext(tier=args.tier, method=args.algo, out=args.out, seed=args.seed, ray=ray_options(args))
     verdicts = run_checks(claims, ctx)  # an unknown claim raises ValueError before any work: exit 2
     results, report = write_results(verdicts, ctx)
     print(verdict_table(verdicts))

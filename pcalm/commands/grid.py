@@ -1,15 +1,18 @@
 """``pcalm grid``: the width x depth x activation x algorithm x seed grid, resumable, with heatmaps.
 
-Exit status: 0 when every cell has a row (diverged cells included), 2 on bad input or missing data.
+Exit status: 0 when every cell has a row (diverged cells included), 1 when some cells failed on
+Ray (named on stderr; a rerun runs them again), 2 on bad input, missing data or no ray package.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from pcalm.choices import ALGOS
 from pcalm.commands.train import add_shared_options, shared_settings
+from pcalm.commands.ray_options import add_ray_options, ray_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,6 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--algos", nargs="+", choices=ALGOS, default=list(ALGOS), help="algorithms trained in every cell")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of every cell (the heatmaps show their mean)")
     add_shared_options(parser)
+    add_ray_options(parser)
     parser.add_argument("--out", type=Path, required=True, help="folder for cells.csv, grid_summary.csv, heatmaps and runs/")
     parser.set_defaults(func=run)
 
@@ -33,8 +37,13 @@ def run(args: argparse.Namespace) -> int:
         widths=tuple(args.widths), depths=tuple(args.depths), activations=tuple(args.activations),
         algos=tuple(args.algos), seeds=tuple(args.seeds), base=TrainConfig(**shared_settings(args)),
     )
-    result = run_grid(spec, args.out, progress=not args.quiet)  # bad input, missing data: exit 2 (pcalm.cli)
+    result = run_grid(spec, args.out, progress=not args.quiet, ray=ray_options(args))  # bad input, missing data: exit 2 (pcalm.cli)
     diverged = sum(cell.status == "diverged" for cell in result.cells)
     print(f"grid: ran {result.ran} cells, skipped {result.skipped} already done; {len(result.cells)} rows, {diverged} diverged")
     print(f"wrote {args.out / 'cells.csv'}, {args.out / 'grid_summary.csv'} and {len(result.figures)} heatmaps")
+    if result.failed:
+        print(f"pcalm grid: {len(result.failed)} cells failed (no row; a rerun runs them again):", file=sys.stderr)
+        for failure in result.failed:
+            print(f"  {failure.cell} on {failure.node}: {failure.error}", file=sys.stderr)
+        return 1
     return 0

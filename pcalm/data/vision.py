@@ -31,6 +31,13 @@ FILES = {
 }
 
 
+def normalise_pixels(images: np.ndarray, name: str) -> np.ndarray:
+    """Flattened images as float64 features: bytes scaled to [0, 1], then (x - mean) / std with
+    ``NORMALISATION[name]`` (the paper's per-data-set mean and std)."""
+    mean, std = NORMALISATION[name]
+    return (images.reshape(len(images), -1).astype(np.float64) / 255.0 - mean) / std
+
+
 def read_idx(path: Path) -> np.ndarray:
     """Parse an IDX file of unsigned bytes (optionally gzipped) into an array of its shape."""
     with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as handle:
@@ -83,13 +90,11 @@ def vision_dataset(name: str, data_dir: str | Path, download: bool = False) -> D
             f"(download=True) with network access."
         )
     arrays = {key: read_idx(path) for key, path in paths.items()}
-    mean, std = NORMALISATION[name]
     tensors = {}
     for split in ("train", "test"):
         images, labels = arrays[f"x_{split}"], arrays[f"y_{split}"]
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
             raise ValueError(f"{name}: {split} images {images.shape} and labels {labels.shape} do not match")
-        x = (images.reshape(len(images), -1).astype(np.float64) / 255.0 - mean) / std
-        tensors[f"x_{split}"] = torch.from_numpy(x)
+        tensors[f"x_{split}"] = torch.from_numpy(normalise_pixels(images, name))
         tensors[f"y_{split}"] = torch.from_numpy(one_hot(labels, 10))
     return Dataset(name, **tensors)
