@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from pcalm import exit_status
 from pcalm.choices import ALGOS
 from pcalm.commands.train import add_shared_options, shared_settings
 from pcalm.commands.ray_options import add_ray_options, ray_options
@@ -45,5 +46,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"pcalm grid: {len(result.failed)} cells failed (no row; a rerun runs them again):", file=sys.stderr)
         for failure in result.failed:
             print(f"  {failure.cell} on {failure.node}: {failure.error}", file=sys.stderr)
-        return 1
-    return 0
+        return exit_status.CLAIM_FAILS
+    return exit_status.OK
