@@ -5,18 +5,23 @@ spectral radius of its Jacobian there; the engine's long-run behaviour must agre
 Nets: plain bias-free MLPs (numerics' saddle solver and schedule cover them), tanh and relu,
 depths DEPTHS, hidden width WIDTH, weights N(0, gain^2 / n_in) (gain 1 for tanh, sqrt 2 for relu),
 a fixed digits batch of BATCH, float64; eta = 1/lambda_max at the feedforward start, alpha = rho = 1,
-k = 1 (the canonical schedule).
+k = 1, pre-dual gradient (the canonical schedule, PC-ALM's: --algo pc does not change C8).
 
 (a) The saddle point of L_rho, by ``scipy.optimize.root`` (``numerics.nonlinear_saddle``, one
 sample at a time: the samples do not interact), has BP's weight gradient (``numerics.bp_gradients``)
 to float64 precision. Negative control: the same saddle read with the dual's sign flipped
 (e_l = -lam_l + rho eps_l in the weight rule) gives minus BP's gradient, and (a) fails on it.
-(b) The spectral radius r of one outer iteration's Jacobian at the saddle
-(``numerics.spectral_radius_at``) predicts the engine: r < 1, it approaches the saddle; r > 1, it
-leaves it. The engine (``pcalm.infer``, the canonical schedule to T = LONG_RUN x L) approaches if
-its relative distance to the saddle at T is below that at T/2, and leaves otherwise. A prediction
-counts only where r^(T/2) is at least a factor DECISIVE away from 1 (else the run is too short to
-tell); the verdict is about agreement, not about which way each net goes.
+
+(b) The spectral radius r of one outer iteration's Jacobian at the saddle (k activity steps and
+the dual step; ``numerics.schedule_jacobian``, central differences in float64) predicts the
+engine: r < 1, it approaches the saddle; r > 1, it leaves it. The engine (``pcalm.infer`` with an
+observer) runs the canonical schedule for T = LONG_RUN x L (the figures), longer where needed
+for r^(T/2) to be a factor DECISIVE from 1 (at most JUDGE_CAP x L); it approaches if the
+least-squares rate of log(distance to the saddle) over the run's second half is below 1. A
+prediction counts where it is decisive and the linearisation applies: always for tanh (a smooth
+map); for relu, whose schedule map is piecewise linear, only while the engine's activation pattern
+is the saddle's (else the Jacobian there says nothing about the run, and the net is "undecided").
+The verdict is about agreement, on at least MIN_DECIDED nets, not about which way each net goes.
 """
 
 from __future__ import annotations
@@ -164,8 +169,16 @@ def measure_net(activation: str, depth: int, x: np.ndarray, y: np.ndarray, seed:
     eta = 1.0 / pcalm.activity_lambda_max(model, torch.from_numpy(x), torch.from_numpy(y), rho=RHO)
     radius = spectral_radius_at(weights, x, y, saddle.z, saddle.lam, eta, ALPHA, RHO, 1, activation)
     steps = judged_steps(radius, depth)
+    if activation == "relu":  # piecewise linear: extend the run only where it stays in the saddle's activation region
+        trace = engine_trace(model, x, y, eta, saddle, bp.weight_grads, LONG_RUN * depth)
+        if steps > LONG_RUN * depth and linearisation_applies(activation, trace["pattern_match"]):
+            trace = engine_trace(model, x, y, eta, saddle, bp.weight_grads, steps)
+        else:
+            steps = LONG_RUN * depth
+    else:
+        trace = engine_trace(model, x, y, eta, saddle, bp.weight_grads, steps)
     return {
-        "activation": activation, "depth": depth, "eta": eta, "radius": radius, "steps": steps, "trace": engine_trace(model, x, y, eta, saddle, bp.weight_grads, steps),
+        "activation": activation, "depth": depth, "eta": eta, "radius": radius, "steps": steps, "trace": trace,
         "saddle_vs_bp": relative_error(saddle.weight_grads, bp.weight_grads),
         "flipped_dual_vs_bp": relative_error(flipped_dual_gradient(weights, x, y, saddle, activation), bp.weight_grads),
         "saddle_max_eps": float(max(np.abs(e).max() for e in numerics.errors(weights, x, saddle.z, y, activation)[:-1])),
