@@ -10,7 +10,8 @@ k = 1, pre-dual gradient (the canonical schedule, PC-ALM's: --algo pc does not c
 (a) The saddle point of L_rho, by ``scipy.optimize.root`` (``numerics.nonlinear_saddle``, one
 sample at a time: the samples do not interact), has BP's weight gradient (``numerics.bp_gradients``)
 to float64 precision. Negative control: the same saddle read with the dual's sign flipped
-(e_l = -lam_l + rho eps_l in the weight rule) gives minus BP's gradient, and (a) fails on it.
+(e_l = -lam_l + rho eps_l in the weight rule) gives minus BP's gradient in every layer below the
+read-out (whose error eps_L has no multiplier), and (a) fails on it.
 
 (b) The spectral radius r of one outer iteration's Jacobian at the saddle (k activity steps and
 the dual step; ``numerics.schedule_jacobian``, central differences in float64) predicts the

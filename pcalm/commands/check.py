@@ -1,4 +1,4 @@
-"""``pcalm check``: re-verify the paper's claims C1-C6; a thin front to ``paper_checks``."""
+"""``pcalm check``: re-verify the paper's claims C1-C8; a thin front to ``paper_checks``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("check", help="verify the claims C1-C6: verdicts, report.md, results.json, figures")
+    parser = subparsers.add_parser("check", help="verify the claims C1-C8: verdicts, report.md, results.json, figures")
     tier = parser.add_mutually_exclusive_group()
     tier.add_argument("--quick", dest="tier", action="store_const", const="quick", help="the quick tier (default; fits CI)")
     tier.add_argument("--full", dest="tier", action="store_const", const="full", help="the paper-scale tier")
