@@ -211,6 +211,7 @@ def check(ctx: CheckContext) -> Verdict:
     criteria = judge({name: n["saddle_vs_bp"] for name, n in nets.items()}, predicted, observed)
     control = judge({name: n["flipped_dual_vs_bp"] for name, n in nets.items()}, predicted, observed)[0]
     evidence = {
+        "summary": {name: f"r = {n['radius']:.6f}, predicted {predicted[name]}, observed {observed[name]} (rate {observed_rate(n['trace']['distance']):.6f} per step over T = {n['steps'] // 2}..{n['steps']}); saddle vs BP {n['saddle_vs_bp']:.1e}" for name, n in nets.items()},
         "width": WIDTH, "batch": BATCH, "figure_run": f"T = {LONG_RUN} L", "judged_run": f"{LONG_RUN} L to {JUDGE_CAP} L", "alpha": ALPHA, "rho": RHO, "gains": GAINS,
         "nets": {name: _net_evidence(n, predicted[name], observed[name]) for name, n in nets.items()},
         "negative_control": {"name": "flipped dual sign in the weight rule (e = -lam + rho eps)", "criterion": control.to_dict()},
@@ -256,9 +257,10 @@ def _plot(ctx: CheckContext, nets: dict[str, dict]) -> list[str]:
             if key == "cosine_to_bp":
                 lines.append(Line(trace["cosine_steps"].tolist(), trace[key].tolist(), label=name, style="-"))
                 continue
-            budgets = np.arange(1, len(trace[key]))
+            budgets = np.arange(len(trace[key]))
+            shown = (budgets >= 1) & (trace[key] > 0)  # log axes: lam is 0 at T = 1 (no dual step yet)
             label = f"{name} (r = {n['radius']:.5f})" if key == "distance" else name
-            lines.append(Line(budgets.tolist(), np.maximum(trace[key][1:], 1e-300).tolist(), label=label, style="-"))
+            lines.append(Line(budgets[shown].tolist(), trace[key][shown].tolist(), label=label, style="-"))
         figure = plot_lines(lines, ctx.figure(f"c8_{key}.png"), title=f"C8: {title}", xlabel="budget T (activity steps)", ylabel=key, logx=True, logy=key != "cosine_to_bp")
         paths.append(str(figure))
     return paths
