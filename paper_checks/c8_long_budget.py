@@ -37,7 +37,6 @@ import torch
 import numerics
 import pcalm
 from numerics.equilibrium import state_at
-from numerics.schedule_jacobian import spectral_radius_at
 from paper_checks.measures import relative_error, worst
 from paper_checks.verdict import CheckContext, Criterion, Verdict
 from pcalm.data import load_dataset
@@ -168,7 +167,7 @@ def measure_net(activation: str, depth: int, x: np.ndarray, y: np.ndarray, seed:
     bp = numerics.bp_gradients(weights, x, y, activation)
     model = pcalm.MLP.from_weights([torch.from_numpy(w) for w in weights], activation=activation)
     eta = 1.0 / pcalm.activity_lambda_max(model, torch.from_numpy(x), torch.from_numpy(y), rho=RHO)
-    radius = spectral_radius_at(weights, x, y, saddle.z, saddle.lam, eta, ALPHA, RHO, 1, activation)
+    radius = numerics.spectral_radius_at(weights, x, y, saddle.z, saddle.lam, eta, ALPHA, RHO, 1, activation)
     steps = judged_steps(radius, depth)
     if activation == "relu":  # piecewise linear: extend the run only where it stays in the saddle's activation region
         trace = engine_trace(model, x, y, eta, saddle, bp.weight_grads, LONG_RUN * depth)

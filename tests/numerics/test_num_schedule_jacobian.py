@@ -8,10 +8,16 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from numerics import feedforward, hessian_lambda_max, schedule_map, schedule_spectral_radius
+from numerics import (
+    feedforward,
+    hessian_lambda_max,
+    outer_iteration,
+    outer_iteration_jacobian,
+    schedule_map,
+    schedule_spectral_radius,
+    spectral_radius_at,
+)
 from numerics.kkt import join_state, split_state
-from numerics.schedule import outer_iteration
-from numerics.schedule_jacobian import outer_iteration_jacobian, spectral_radius_at
 from tests.numerics.numerics_nets import nets, rhos
 
 
