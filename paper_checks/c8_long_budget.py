@@ -210,7 +210,7 @@ def check(ctx: CheckContext) -> Verdict:
     criteria = judge({name: n["saddle_vs_bp"] for name, n in nets.items()}, predicted, observed)
     control = judge({name: n["flipped_dual_vs_bp"] for name, n in nets.items()}, predicted, observed)[0]
     evidence = {
-        "summary": {name: f"r = {n['radius']:.6f}, predicted {predicted[name]}, observed {observed[name]} (rate {observed_rate(n['trace']['distance']):.6f} per step over T = {n['steps'] // 2}..{n['steps']}); saddle vs BP {n['saddle_vs_bp']:.1e}" for name, n in nets.items()},
+        "summary": {name: _summary(n, predicted[name], observed[name]) for name, n in nets.items()},
         "width": WIDTH, "batch": BATCH, "figure_run": f"T = {LONG_RUN} L", "judged_run": f"{LONG_RUN} L to {JUDGE_CAP} L", "alpha": ALPHA, "rho": RHO, "gains": GAINS,
         "nets": {name: _net_evidence(n, predicted[name], observed[name]) for name, n in nets.items()},
         "negative_control": {"name": "flipped dual sign in the weight rule (e = -lam + rho eps)", "criterion": control.to_dict()},
@@ -218,6 +218,18 @@ def check(ctx: CheckContext) -> Verdict:
     if ctx.method == "pc":
         evidence["note"] = "C8 is about PC-ALM's saddle and schedule; --algo pc does not change it"
     return Verdict("C8", "Past the budget: the saddle's gradient is BP's; the schedule's radius predicts the long run", criteria, evidence, _plot(ctx, nets), time.perf_counter() - start)
+
+
+def _summary(n: dict, predicted: str, observed: str) -> str:
+    """One line per net: radius, prediction (and why undecided), observed rate, saddle vs BP."""
+    says = predicted_behaviour(n["radius"], n["steps"])
+    why = ""
+    if predicted == "undecided" and says == "undecided":
+        why = f" (r^(T/2) = {n['radius'] ** (n['steps'] / 2):.2f}: too close to 1)"
+    elif predicted == "undecided":
+        why = f" (r says {says}, but only {min(n['trace']['pattern_match']):.0%} of the hidden units keep the saddle's sign)"
+    rate = observed_rate(n["trace"]["distance"])
+    return f"r = {n['radius']:.6f}, predicted {predicted}{why}, observed {observed} (rate {rate:.6f} per step over T = {n['steps'] // 2}..{n['steps']}); saddle vs BP {n['saddle_vs_bp']:.1e}"
 
 
 def _net_evidence(n: dict, predicted: str, observed: str) -> dict:
