@@ -10,6 +10,7 @@ Imports nothing else of the project. Modules, one job each:
 - ``equilibrium``: exact linear equilibria (one sparse solve) and PC's F*.
 - ``flow``: the continuous primal-dual flow, its Jacobian and eigenvalues, ``solve_ivp``.
 - ``schedule``: the canonical discrete schedule, its linear map, spectral radius, stable eta.
+- ``schedule_jacobian``: the schedule's Jacobian at a state of a nonlinear net, its spectral radius (C8).
 - ``hessian``: lambda_max of the activity Hessian (dense and power iteration), eta = 1/lambda_max.
 - ``saddle``: nonlinear saddle points by ``scipy.optimize.root``.
 - ``residual``: the linear residual MLP as a plain linear net.
@@ -39,6 +40,7 @@ from numerics.schedule import (
     schedule_map,
     schedule_spectral_radius,
 )
+from numerics.schedule_jacobian import outer_iteration_jacobian, spectral_radius_at
 
 __all__ = [
     "BPResult",
@@ -65,6 +67,7 @@ __all__ = [
     "multiplier_grads",
     "nonlinear_saddle",
     "outer_iteration",
+    "outer_iteration_jacobian",
     "paper_eta",
     "pc_free_energy",
     "readout_matrix",
@@ -74,5 +77,6 @@ __all__ = [
     "run_schedule",
     "schedule_map",
     "schedule_spectral_radius",
+    "spectral_radius_at",
     "weight_grads",
 ]

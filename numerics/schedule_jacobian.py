@@ -4,9 +4,9 @@ spectral radius (DESIGN C8; the linear map of ``numerics.schedule`` is its linea
 One outer iteration (``numerics.schedule.outer_iteration``: k activity steps, then the dual step
 at the new z) maps each sample's ``[z; lam]`` on its own, so the batch Jacobian is block-diagonal
 with one (2n, 2n) block per sample. Each block is formed by central differences: coordinate j of
-every sample is moved by +-h at once (the samples do not interact), one column per pair of
-evaluations. The error is O(h^2 |f'''|) + O(eps_machine / h): about 1e-10 for tanh at h = 1e-6;
-for relu the map is piecewise linear and the differences are exact unless a pre-activation lies
+a sample is moved by +-h (the samples do not interact, so every (sample, column) pair is one
+row of a larger batch, and all columns come from two batched evaluations). The error is
+O(h^2 |f'''|) + O(eps_machine / h): about 1e-10 for tanh at h = 1e-6; for relu the map is piecewise linear and the differences are exact unless a pre-activation lies
 within h of the kink. With ``alpha = 0`` (PC) the multipliers stay 0 and the block acts on z alone.
 """
 
@@ -40,17 +40,18 @@ def outer_iteration_jacobian(
     batch = x.shape[0]
     state = join_state(z, lam, batch)
     width = state.shape[1] // 2 if alpha == 0 else state.shape[1]
+    # Every (sample, column) pair is one row of a larger batch: sample b's state moved along coordinate j.
+    rows_x, rows_y = np.repeat(x, width, axis=0), np.repeat(y, width, axis=0)
+    moves = np.zeros((width, state.shape[1]))
+    moves[np.arange(width), np.arange(width)] = step
 
-    def apply(s: Array) -> Array:
-        zs, lams = split_state(weights, s)
-        return join_state(*outer_iteration(weights, x, y, zs, lams, eta, alpha, rho, inner_steps, activation_name), batch)[:, :width]
+    def apply(sign: float) -> Array:
+        moved = (state[:, None, :] + sign * moves[None]).reshape(batch * width, -1)
+        zs, lams = split_state(weights, moved)
+        out = join_state(*outer_iteration(weights, rows_x, rows_y, zs, lams, eta, alpha, rho, inner_steps, activation_name), batch * width)
+        return out[:, :width].reshape(batch, width, width)
 
-    jacobian = np.empty((batch, width, width))
-    for j in range(width):
-        delta = np.zeros_like(state)
-        delta[:, j] = step
-        jacobian[:, :, j] = (apply(state + delta) - apply(state - delta)) / (2 * step)
-    return jacobian
+    return np.transpose(apply(1.0) - apply(-1.0), (0, 2, 1)) / (2 * step)
 
 
 def spectral_radius_at(

@@ -1,4 +1,4 @@
-"""paper_checks: one module per claim C1..C6 of DESIGN section 4, each returning a Verdict.
+"""paper_checks: one module per claim C1..C8 of DESIGN section 4, each returning a Verdict.
 
 ``run_checks`` runs a selection; ``write_results`` writes ``results.json`` and ``report.md``.
 ``pcalm check`` is a thin front to both.

@@ -1,4 +1,4 @@
-"""``pcalm check``: re-verify the paper's claims C1-C6; a thin front to ``paper_checks``."""
+"""``pcalm check``: re-verify the paper's claims C1-C8; a thin front to ``paper_checks``."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from pcalm.commands.ray_options import add_ray_options, ray_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("check", help="verify the claims of the design note (docs/design.md): verdicts, report.md, results.json, figures")
+    parser = subparsers.add_parser("check", help="verify the claims C1-C8 of the design note (docs/design.md): verdicts, report.md, results.json, figures")
     tier = parser.add_mutually_exclusive_group()
     tier.add_argument("--quick", dest="tier", action="store_const", const="quick", help="the quick tier (default; fits CI)")
     tier.add_argument("--full", dest="tier", action="store_const", const="full", help="the paper-scale tier")
     parser.set_defaults(tier="quick")
     parser.add_argument("--only", default="", help="comma-separated claims, e.g. C1,C4 (default: all)")
-    parser.add_argument("--algo", choices=["pc-alm", "pc"], default="pc-alm", help="method under test; pc is a negative control under which C1, C4, C5 fail")
+    parser.add_argument("--algo", choices=["pc-alm", "pc"], default="pc-alm", help="method under test; pc is a negative control under which C1, C4, C5, C6 and C7 fail")
     parser.add_argument("--out", type=Path, default=Path("results/check"), help="output folder")
     parser.add_argument("--seed", type=int, default=0, help="seed of every net, batch and grid cell of the checks")
     add_ray_options(parser)  # C4's grids
