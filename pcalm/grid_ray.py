@@ -158,6 +158,14 @@ def _connect(ray, options: RayOptions) -> bool:
     return True
 
 
+def _check_fits(ray, options: RayOptions) -> None:
+    """A ValueError when no node has the CPUs and GPUs of one cell (its tasks would wait forever)."""
+    nodes = [node["Resources"] for node in ray.nodes() if node["Alive"]]
+    if not any(r.get("CPU", 0) >= options.cpus_per_cell and r.get("GPU", 0) >= options.gpus_per_cell for r in nodes):
+        largest = ", ".join(f"{r.get('CPU', 0):g} CPUs / {r.get('GPU', 0):g} GPUs" for r in nodes)
+        raise ValueError(f"cpus_per_cell, gpus_per_cell: no Ray node has {options.cpus_per_cell:g} CPUs and {options.gpus_per_cell:g} GPUs for a cell (nodes: {largest})")
+
+
 def ray_cells(configs: "list[TrainConfig]", options: RayOptions) -> Iterator[CellOutcome]:
     """Run each config as a Ray task; yield the outcomes in the order the tasks finish.
 
@@ -167,6 +175,7 @@ def ray_cells(configs: "list[TrainConfig]", options: RayOptions) -> Iterator[Cel
     ray = import_ray(local=options.address is None)
     owns = _connect(ray, options)
     try:
+        _check_fits(ray, options)
         task = ray.remote(run_cell).options(num_cpus=options.cpus_per_cell, num_gpus=options.gpus_per_cell, max_retries=options.max_retries)
         fingerprint = code_fingerprint()
         blas = blas_threads()

@@ -183,6 +183,12 @@ def test_a_node_with_other_code_fails_its_cells_clearly(cluster, tmp_path):
     assert read_cells(tmp_path / "grid" / "cells.csv") == []
 
 
+def test_a_cell_larger_than_every_node_exits_2(cluster, tmp_path):
+    finished = _pcalm(*GRID_ARGS, "--epochs", "1", "--ray", cluster, "--cpus-per-cell", "2", "--out", str(tmp_path / "grid"))
+    assert finished.returncode == 2, finished.stderr
+    assert "no Ray node has 2 CPUs and 0 GPUs for a cell (nodes: 1 CPUs / 0 GPUs, 1 CPUs / 0 GPUs)" in finished.stderr
+
+
 def test_ray_without_the_package_exits_2_naming_the_extra(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "ray", None)  # makes `import ray` fail
     assert main([*GRID_ARGS, "--epochs", "1", "--ray", "--out", str(tmp_path / "grid")]) == 2
