@@ -224,10 +224,10 @@ def _summary(n: dict, predicted: str, observed: str) -> str:
     """One line per net: radius, prediction (and why undecided), observed rate, saddle vs BP."""
     says = predicted_behaviour(n["radius"], n["steps"])
     why = ""
-    if predicted == "undecided" and says == "undecided":
+    if not linearisation_applies(n["activation"], n["trace"]["pattern_match"]):
+        why = f" (only {min(n['trace']['pattern_match']):.0%} of the hidden units keep the saddle's sign: outside its activation region, the run is not extended)"
+    elif says == "undecided":
         why = f" (r^(T/2) = {n['radius'] ** (n['steps'] / 2):.2f}: too close to 1)"
-    elif predicted == "undecided":
-        why = f" (r says {says}, but only {min(n['trace']['pattern_match']):.0%} of the hidden units keep the saddle's sign)"
     rate = observed_rate(n["trace"]["distance"])
     return f"r = {n['radius']:.6f}, predicted {predicted}{why}, observed {observed} (rate {rate:.6f} per step over T = {n['steps'] // 2}..{n['steps']}); saddle vs BP {n['saddle_vs_bp']:.1e}"
 
