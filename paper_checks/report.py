@@ -33,6 +33,12 @@ FIGURE_CAPTIONS = {
     "c5_credit_heatmaps.png": "Credit ||e_l(t)|| of every hidden layer over the budget T = 2L, as a fraction of its long-run value. Were C5 false, PC-ALM's front would stall near the output like PC's instead of running down the layers at a constant speed (a straight diagonal).",
     "c5_arrival_times.png": "Arrival time of half the credit against the distance k from the output (log-log), with each fitted line over the fit range 2 <= k <= L/2 (shaded) and reference slopes 1 (wave) and 2 (diffusion). Were C5 false, PC-ALM's points would follow slope 2 like PC's.",
     "c5_gradient_ratios.png": "|grad W_l| / |BP grad W_l| per layer at T = 2L, with the thresholds 1/3 (PC-ALM's floor, every layer) and 0.1 (PC's ceiling, median of the lower half). Were C5 false, PC-ALM's line would drop below 1/3 in the lower layers as PC's does.",
+    "c7_budget_scaling.png": "Budget T* at which each method's weight gradient first reaches cosine 0.9 to its own equilibrium gradient, against depth (log-log), with each fitted line and reference slopes 1 and 2. Were C7 false, PC-ALM's points would climb along slope 2 like PC's, or PC's would lie along slope 1.",
+    "c8_distance.png": "Relative distance of the engine's (z, lam) to the saddle of L_rho over a long budget, per net, labelled with the spectral radius r of the schedule's Jacobian there. Were C8's prediction wrong, a net with r < 1 would stall or move away, or one with r > 1 would settle.",
+    "c8_cosine_to_bp.png": "Cosine of the engine's weight gradient to BP's over the long budget. Where r > 1 it peaks and then falls: accurate at a budget, not in a limit.",
+    "c8_lam_norm.png": "Norm of the multipliers lam over the long budget; they settle where r < 1 and grow where r > 1.",
+    "c8_z_from_feedforward.png": "Distance of the activities z from the feedforward pass over the long budget (0 at the saddle, where every hidden eps is 0).",
+    "c8_eps_norm.png": "Norm of the hidden errors eps over the long budget (0 at the saddle).",
 }
 
 

@@ -20,6 +20,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 
@@ -158,12 +159,23 @@ def plot_lines(
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     if logx:
         ax.set_xscale("log")
+        _plain_log_ticks(ax.xaxis, [v for line in lines for v in line.x])
     if logy:
         ax.set_yscale("log")
     if any(line.label for line in lines) or thresholds or band is not None:
         ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return _save(fig, path)
+
+
+def _plain_log_ticks(axis: matplotlib.axis.Axis, values: Sequence[float]) -> None:
+    """Over less than two decades, label a log axis at powers of 2 in plain numbers (4, 8, 16)
+    instead of matplotlib's overlapping minor labels (3x10^1, 4x10^1)."""
+    positive = [v for v in values if v > 0]
+    if positive and max(positive) / min(positive) < 100:
+        axis.set_major_locator(matplotlib.ticker.LogLocator(base=2))
+        axis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
 
 
 def _save(fig: plt.Figure, path: str | Path) -> Path:
