@@ -1,4 +1,4 @@
-"""Parity with the paper's original JAX code (pcalm.infer against its recorded runs).
+"""Parity with the paper's original JAX code.
 
 The fixtures live outside the repository, in ``../shared/reference/`` beside the checkout or in
 the folder named by ``PCALM_REFERENCE_DIR``; see that folder's README for the settings. In CI
