@@ -1,4 +1,4 @@
-"""Parity with the paper's original JAX code (pcalm.infer against its recorded runs).
+"""Parity with the paper's original JAX code.
 
 The fixtures ship with the tests, in ``tests/fixtures/jax_reference/``; its README gives their
 provenance (the outputs of the original JAX code on a small fixed case) and the settings.
