@@ -35,10 +35,10 @@ FIGURE_CAPTIONS = {
     "c5_gradient_ratios.png": "|grad W_l| / |BP grad W_l| per layer at T = 2L, with the thresholds 1/3 (PC-ALM's floor, every layer) and 0.1 (PC's ceiling, median of the lower half). Were C5 false, PC-ALM's line would drop below 1/3 in the lower layers as PC's does.",
     "c7_budget_scaling.png": "Budget T* at which each method's weight gradient first reaches cosine 0.9 to its own equilibrium gradient, against depth (log-log), with each fitted line and reference slopes 1 and 2. Were C7 false, PC-ALM's points would climb along slope 2 like PC's, or PC's would lie along slope 1.",
     "c8_distance.png": "Relative distance of the engine's (z, lam) to the saddle of L_rho over a long budget, per net, labelled with the spectral radius r of the schedule's Jacobian there. Were C8's prediction wrong, a net with r < 1 would stall or move away, or one with r > 1 would settle.",
-    "c8_cosine_to_bp.png": "Cosine of the engine's weight gradient to BP's over the long budget. Where r > 1 it peaks and then falls: accurate at a budget, not in a limit.",
-    "c8_lam_norm.png": "Norm of the multipliers lam over the long budget; they settle where r < 1 and grow where r > 1.",
-    "c8_z_from_feedforward.png": "Distance of the activities z from the feedforward pass over the long budget (0 at the saddle, where every hidden eps is 0).",
-    "c8_eps_norm.png": "Norm of the hidden errors eps over the long budget (0 at the saddle).",
+    "c8_cosine_to_bp.png": "Cosine of the engine's weight gradient to BP's over the long budget. Where r > 1 it peaks and then falls: accurate at a budget, not in a limit. Were C8 false, a net with r < 1 would not climb towards 1 (the saddle's gradient is BP's).",
+    "c8_lam_norm.png": "Norm of the multipliers lam over the long budget; they settle where r < 1 and grow where r > 1. Were C8 false, they would grow on a net with r < 1 or settle on one with r > 1.",
+    "c8_z_from_feedforward.png": "Distance of the activities z from the feedforward pass over the long budget (0 at the saddle, where every hidden eps is 0). Were C8 false, a net with r < 1 would not settle to the saddle's distance.",
+    "c8_eps_norm.png": "Norm of the hidden errors eps over the long budget (0 at the saddle). Were C8 false, it would not shrink towards 0 on a net with r < 1.",
 }
 
 
