@@ -50,7 +50,10 @@ PC_GAP = 0.05
 def _subset(name: str, default: tuple, kind: type = str) -> tuple:
     """The full tier's values of one axis: ``PCALM_C4_<name>`` (comma-separated) or the default."""
     text = os.environ.get(f"PCALM_C4_{name}", "").strip()
-    return tuple(kind(v.strip()) for v in text.split(",") if v.strip()) if text else default
+    try:
+        return tuple(kind(v.strip()) for v in text.split(",") if v.strip()) if text else default
+    except ValueError:
+        raise ValueError(f"PCALM_C4_{name}: expected comma-separated {kind.__name__} values, got {text!r}") from None
 
 
 def full_datasets(data_dir: str) -> tuple[dict[str, int], dict[str, str]]:
