@@ -31,6 +31,7 @@ import numpy as np
 from paper_checks.verdict import CheckContext, Criterion, Verdict
 from pcalm.data import DataNotFoundError, load_dataset
 from pcalm.grid import GridResult, GridSpec, mean_accuracy, run_grid, seed_runs, stale
+from pcalm.grid_ray import ray_session
 from pcalm.training import TrainConfig
 
 QUICK_WIDTHS, QUICK_DEPTHS, QUICK_EPOCHS = (8, 32), (8, 32), 40
@@ -49,7 +50,10 @@ PC_GAP = 0.05
 def _subset(name: str, default: tuple, kind: type = str) -> tuple:
     """The full tier's values of one axis: ``PCALM_C4_<name>`` (comma-separated) or the default."""
     text = os.environ.get(f"PCALM_C4_{name}", "").strip()
-    return tuple(kind(v.strip()) for v in text.split(",") if v.strip()) if text else default
+    try:
+        return tuple(kind(v.strip()) for v in text.split(",") if v.strip()) if text else default
+    except ValueError:
+        raise ValueError(f"PCALM_C4_{name}: expected comma-separated {kind.__name__} values, got {text!r}") from None
 
 
 def full_datasets(data_dir: str) -> tuple[dict[str, int], dict[str, str]]:
@@ -136,17 +140,18 @@ def check(ctx: CheckContext) -> Verdict:
         chosen, skipped = full_datasets(os.environ.get("PCALM_DATA_DIR", "data"))
         evidence["datasets_run"], evidence["datasets_skipped"] = list(chosen), skipped
         print(f"[C4] full tier on {', '.join(chosen) or 'no data set'}" + "".join(f"; {name} skipped (files missing)" for name in skipped), file=sys.stderr, flush=True)
-    for dataset, spec in grids(ctx):
-        out = ctx.out / f"c4_grid_{dataset}_{ctx.tier}"
-        if stale(out, spec):  # cells of other code or settings: judge only what this code computes
-            print(f"[C4] {out} holds cells run by other code or settings: training the grid afresh", file=sys.stderr, flush=True)
-            shutil.rmtree(out)
-        result = run_grid(spec, out, progress=True, ray=ctx.ray)
-        dataset_criteria, dataset_evidence = judge(dataset, spec, result, ctx.method)
-        criteria += dataset_criteria
-        evidence[dataset] = {**dataset_evidence, "epochs": spec.base.epochs, "ran": result.ran, "resumed": result.skipped}
-        figures += result.figures
-        failed += [f"{dataset} {f.cell} on {f.node}: {f.error}" for f in result.failed]
+    with ray_session(ctx.ray):  # one local Ray for all the grids
+        for dataset, spec in grids(ctx):
+            out = ctx.out / f"c4_grid_{dataset}_{ctx.tier}"
+            if stale(out, spec):  # cells of other code or settings: judge only what this code computes
+                print(f"[C4] {out} holds cells run by other code or settings: training the grid afresh", file=sys.stderr, flush=True)
+                shutil.rmtree(out)
+            result = run_grid(spec, out, progress=True, ray=ctx.ray)
+            dataset_criteria, dataset_evidence = judge(dataset, spec, result, ctx.method)
+            criteria += dataset_criteria
+            evidence[dataset] = {**dataset_evidence, "epochs": spec.base.epochs, "ran": result.ran, "resumed": result.skipped}
+            figures += result.figures
+            failed += [f"{dataset} {f.cell} on {f.node}: {f.error}" for f in result.failed]
     if ctx.ray is not None:
         criteria.append(Criterion("cells whose Ray task failed (no result)", float(len(failed)), "<=", 0.0, "a cell that did not run is no evidence either way: the claim is judged on complete grids"))
         evidence["failed_cells"] = failed

@@ -17,6 +17,7 @@ running. A Ray already initialised in this process is used as it is.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
@@ -166,6 +167,22 @@ def _check_fits(ray, options: RayOptions) -> None:
         raise ValueError(f"cpus_per_cell, gpus_per_cell: no Ray node has {options.cpus_per_cell:g} CPUs and {options.gpus_per_cell:g} GPUs for a cell (nodes: {largest})")
 
 
+@contextlib.contextmanager
+def ray_session(options: RayOptions | None) -> Iterator[None]:
+    """Connect this process to Ray for the ``with`` block (nothing for None), so that several
+    grids share one local Ray; a Ray this block started is shut down at its end."""
+    if options is None:
+        yield
+        return
+    ray = import_ray(local=options.address is None)
+    owns = _connect(ray, options)
+    try:
+        yield
+    finally:
+        if owns:
+            ray.shutdown()
+
+
 def ray_cells(configs: "list[TrainConfig]", options: RayOptions) -> Iterator[CellOutcome]:
     """Run each config as a Ray task; yield the outcomes in the order the tasks finish.
 
@@ -173,8 +190,7 @@ def ray_cells(configs: "list[TrainConfig]", options: RayOptions) -> Iterator[Cel
     Ray's error and node "unknown".
     """
     ray = import_ray(local=options.address is None)
-    owns = _connect(ray, options)
-    try:
+    with ray_session(options):
         _check_fits(ray, options)
         task = ray.remote(run_cell).options(num_cpus=options.cpus_per_cell, num_gpus=options.gpus_per_cell, max_retries=options.max_retries)
         fingerprint = code_fingerprint()
@@ -187,6 +203,3 @@ def ray_cells(configs: "list[TrainConfig]", options: RayOptions) -> Iterator[Cel
                 yield ray.get(ready)
             except ray.exceptions.RayError as error:
                 yield CellOutcome(config, None, "unknown", f"{type(error).__name__}: {error}")
-    finally:
-        if owns:
-            ray.shutdown()

@@ -11,6 +11,7 @@ Every wait is bounded (subprocess timeouts, an alarm on the in-process test).
 
 import csv
 import importlib.util
+import json
 import os
 import signal
 import socket
@@ -106,6 +107,17 @@ def test_a_local_ray_gives_the_in_process_numbers_bit_for_bit(tmp_path, one_thre
     }
     assert len(on_ray.cells) == CELLS and all(c.node.startswith("127.0.0.1/") for c in on_ray.cells)  # loopback only
     assert (tmp_path / "ray" / "runs" / "pc-alm_N32_L32_relu_s0" / "metrics.csv").read_text() != ""
+
+
+def test_check_passes_ray_on_to_c4(tmp_path, monkeypatch):
+    import paper_checks.c4_grid as c4
+
+    tiny = GridSpec((4,), (2,), ("relu",), seeds=(0,), base=TrainConfig(dataset="digits", epochs=1))
+    monkeypatch.setattr(c4, "grids", lambda ctx: [("digits", tiny)])
+    assert main(["check", "--only", "C4", "--ray", "--out", str(tmp_path)]) in (0, 1)  # a 1-cell grid may fail the claim
+    (verdict,) = json.loads((tmp_path / "results.json").read_text())["verdicts"]
+    assert verdict["criteria"][-1]["name"] == "cells whose Ray task failed (no result)" and verdict["criteria"][-1]["passed"]
+    assert {r["node"][:10] for r in _rows(tmp_path / "c4_grid_digits_quick" / "cells.csv")} == {"127.0.0.1/"}
 
 
 def test_two_nodes_share_a_grid(cluster, tmp_path):

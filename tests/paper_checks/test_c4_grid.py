@@ -121,6 +121,9 @@ def test_full_tier_runs_the_offline_sets_and_says_which_file_sets_it_left_out(tm
     monkeypatch.setenv("PCALM_C4_WIDTHS", "8,16")
     (name, spec), = c4.grids(CheckContext(tier="full"))
     assert (name, spec.widths, spec.depths, spec.activations, spec.seeds) == ("mnist5k", (8, 16), c4.FULL_SIZES, ("tanh",), (1,))
+    monkeypatch.setenv("PCALM_C4_SEEDS", "one")
+    with pytest.raises(ValueError, match="PCALM_C4_SEEDS: expected comma-separated int values, got 'one'"):
+        c4.grids(CheckContext(tier="full"))
     monkeypatch.setenv("PCALM_C4_DATASETS", "cifar")
     with pytest.raises(ValueError, match="PCALM_C4_DATASETS: unknown"):
         c4.grids(CheckContext(tier="full"))
