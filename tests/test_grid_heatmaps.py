@@ -24,7 +24,7 @@ def cell(algo: str, depth: int, width: int, seed: int, accuracy: float) -> CellR
     return CellResult(
         algo=algo, width=width, depth=depth, activation="relu", seed=seed, status="ok", test_acc=accuracy, test_mse=math.nan,
         test_ce=math.nan, train_acc=math.nan, train_mse=math.nan, cosine_to_bp=math.nan, eta=math.nan, lambda_max=math.nan,
-        steps_done=0, wall_time_s=0.0, message="",
+        steps_done=0, wall_time_s=0.0, message="", node="test",
     )
 
 
