@@ -152,7 +152,8 @@ def plot_lines(
     for line in lines:
         if len(line.x) != len(line.y):
             raise ValueError(f"line {line.label!r}: {len(line.x)} x values but {len(line.y)} y values")
-        (drawn,) = ax.plot(line.x, line.y, line.style, label=line.label or None, markersize=4, color=line.colour)
+        colour = {} if line.colour is None else {"color": line.colour}  # None: the style's colour or the cycle's
+        (drawn,) = ax.plot(line.x, line.y, line.style, label=line.label or None, markersize=4, **colour)
         if line.y_err is not None:
             y, err = np.asarray(line.y, dtype=float), np.asarray(line.y_err, dtype=float)
             ax.fill_between(line.x, y - err, y + err, alpha=0.2, color=drawn.get_color())
