@@ -234,7 +234,7 @@ def test_two_copies_of_pcalm_share_one_build_of_the_fused_kernels(cache: dict[st
     # The case the cache is for: two installs (here two copies of the package) on one machine.
     # Keyed without the source path and built from a copy, the second install loads the first's
     # library; before, its build command (the source's path) differed and ninja rebuilt it.
-    probe = "import torch, pcalm, pcalm.fused; assert pcalm.fused.kernels(torch.device('cpu')) is not None; print(pcalm.__file__)"
+    probe = "import torch, pcalm, pcalm.stacked.fused; assert pcalm.stacked.fused.kernels(torch.device('cpu')) is not None; print(pcalm.__file__)"
     for name in ("a", "b", "a"):
         install = tmp_path / f"install_{name}"
         if not install.exists():
