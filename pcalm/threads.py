@@ -23,10 +23,14 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-# Multiply-adds of one layer's matmul (batch * width^2) from which a second thread pays off:
-# measured with ``pcalm bench --shape L,N,B --threads 1`` against ``--threads 2`` on this
-# project's 2-core Sapphire Rapids KVM machine (docs/benchmarks.md, "Threads").
-ONE_THREAD_BELOW = 256 * 256**2
+# Multiply-adds of one layer's matmul (batch * width^2) from which a second thread pays off on
+# a loaded machine too: 2^26 = batch 256 x width 512, the smallest measured work at which
+# ``pcalm bench --shape L,N,B --threads 2`` beat ``--threads 1`` for PC-ALM in every round, the
+# round with both cores busy included (load 5.5 on 2 cores: 1.26x; idle: 2.1x); below it the
+# second thread lost in a loaded round at every measured shape, by 1.5x to 60x, and gained at
+# most 2.2x on the idle machine. Measured on this project's 2-core Sapphire Rapids KVM machine,
+# docs/benchmarks.md ("Threads").
+ONE_THREAD_BELOW = 2**26
 
 
 def layer_work(width: int, batch: int) -> int:
