@@ -27,7 +27,8 @@ def add_threads_option(parser: argparse.ArgumentParser) -> None:
     """--threads (of ``train``, ``grid`` and ``check``): overrides the rule of :mod:`pcalm.threads`."""
     parser.add_argument(
         "--threads", type=int, default=None,
-        help="torch CPU threads of every run (default: one for small nets, all cores for large ones; see docs/benchmarks.md)",
+        help="torch CPU threads of every run in this process (default: one for small nets, all cores for large ones, "
+        "see docs/benchmarks.md; on Ray a cell has --cpus-per-cell)",
     )
 
 
