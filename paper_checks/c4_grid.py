@@ -146,7 +146,7 @@ def check(ctx: CheckContext) -> Verdict:
             if stale(out, spec):  # cells of other code or settings: judge only what this code computes
                 print(f"[C4] {out} holds cells run by other code or settings: training the grid afresh", file=sys.stderr, flush=True)
                 shutil.rmtree(out)
-            result = run_grid(spec, out, progress=True, ray=ctx.ray)
+            result = run_grid(spec, out, progress=True, ray=ctx.ray, threads=ctx.threads)
             dataset_criteria, dataset_evidence = judge(dataset, spec, result, ctx.method)
             criteria += dataset_criteria
             evidence[dataset] = {**dataset_evidence, "epochs": spec.base.epochs, "ran": result.ran, "resumed": result.skipped}

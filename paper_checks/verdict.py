@@ -71,20 +71,25 @@ class Verdict:
 @dataclass(frozen=True)
 class CheckContext:
     """What every check receives: the tier, the method under test (PC-ALM, or PC as a
-    negative control), the output folder for figures, the seed, and how grids run (``ray``:
-    None in this process, else each cell a Ray task, :class:`pcalm.grid_ray.RayOptions`)."""
+    negative control), the output folder for figures, the seed, how grids run (``ray``:
+    None in this process, else each cell a Ray task, :class:`pcalm.grid_ray.RayOptions`), and
+    the torch threads (``threads``: None for :mod:`pcalm.threads`' rule, per grid cell and per
+    check; a count for every run)."""
 
     tier: Tier = "quick"
     method: Method = "pc-alm"
     out: Path = Path("results/check")
     seed: int = 0
     ray: "RayOptions | None" = None
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         if self.tier not in ("quick", "full"):
             raise ValueError(f"tier: expected 'quick' or 'full', got {self.tier!r}")
         if self.method not in ("pc-alm", "pc"):
             raise ValueError(f"method: expected 'pc-alm' or 'pc', got {self.method!r}")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"threads: must be >= 1, got {self.threads!r}")
 
     def figure(self, name: str) -> Path:
         """Path of a figure file in the output folder."""

@@ -229,7 +229,7 @@ def _check_settings(out: Path, spec: GridSpec) -> None:
     (out / "grid.json").write_text(json.dumps(_kept_settings(spec), indent=2) + "\n")
 
 
-def run_grid(spec: GridSpec, out: str | Path, progress: bool = True, keep_runs: bool = True, ray: RayOptions | None = None) -> GridResult:
+def run_grid(spec: GridSpec, out: str | Path, progress: bool = True, keep_runs: bool = True, ray: RayOptions | None = None, threads: int | None = None) -> GridResult:
     """Run the cells of ``spec`` missing from ``<out>/cells.csv``, then draw the heatmaps.
 
     Arguments:
@@ -239,6 +239,9 @@ def run_grid(spec: GridSpec, out: str | Path, progress: bool = True, keep_runs: 
         keep_runs: keep each run's metrics.csv and summary.json under ``<out>/runs/<cell>/``.
         ray: None runs the cells one after another in this process; :class:`RayOptions` runs
             each as a Ray task (a local Ray or a cluster), the rows still written here.
+        threads: the torch threads of every cell run in this process; None lets
+            :func:`pcalm.threads.choose_threads` pick them per cell from its width and batch
+            size. On Ray a cell's task has ``ray.cpus_per_cell`` threads instead.
 
     Returns:
         The :class:`GridResult`; its ``failed`` names the cells whose run raised (Ray only).
@@ -257,7 +260,7 @@ def run_grid(spec: GridSpec, out: str | Path, progress: bool = True, keep_runs: 
     if ray is None:
         for config in tqdm(todo, desc="grid", unit="cell", disable=not progress):
             run_dir = out / "runs" / cell_name(config) if keep_runs else None
-            _append(cells_path, CellResult.from_run(train(config, run_dir, progress=progress, data=data), platform.node()))
+            _append(cells_path, CellResult.from_run(train(config, run_dir, progress=progress, data=data, threads=threads), platform.node()))
     else:
         failed = _run_on_ray(todo, ray, out, keep_runs, progress)
     wanted = {cell_key(c) for c in spec.cells()}

@@ -108,7 +108,6 @@ def run_cell(config: "TrainConfig", fingerprint: str, threads: int, blas: int) -
     """A cell's task: check the code, train with ``threads`` torch threads and ``blas`` BLAS
     threads (the driver's, so the numbers are the driver's in process), return the outcome.
     Exceptions come back as the outcome's error, named with the node."""
-    import torch
     from threadpoolctl import threadpool_limits
 
     from pcalm.training import train
@@ -121,10 +120,9 @@ def run_cell(config: "TrainConfig", fingerprint: str, threads: int, blas: int) -
                 f"the pcalm imported on node {node} ({PACKAGE}) has code fingerprint {here}, "
                 f"the driver's has {fingerprint}: install the same pcalm on every node"
             )
-        torch.set_num_threads(threads)
         data = _dataset(config.dataset, config.data_dir, config.download, config.split_seed)
         with threadpool_limits(limits=blas, user_api="blas"):
-            return CellOutcome(config, train(config, None, progress=False, data=data), node)
+            return CellOutcome(config, train(config, None, progress=False, data=data, threads=threads), node)
     except Exception as error:  # reported by the driver with the cell and the node; the grid goes on
         return CellOutcome(config, None, node, f"{type(error).__name__}: {error}")
 

@@ -2,8 +2,11 @@
 
 Defaults follow the paper: Adam with lr = 1e-3 * sqrt(N / L), batch 64, one-hot MSE targets,
 T = 2L, rho = 1, alpha = 1, one epoch. The model is initialised from ``seed`` and the
-mini-batch order is drawn from (``seed``, epoch), so a run is a function of its config:
-on the CPU the same config gives the same numbers bit for bit.
+mini-batch order is drawn from (``seed``, epoch), so a run is a function of its config and
+its torch thread count: on the CPU the same config with the same count gives the same numbers
+bit for bit. The count is :mod:`pcalm.threads`' rule for the config's width and batch size
+(a function of the shape and the machine's cores, not of its load) unless ``train(threads=)``
+gives one; ``summary.json`` records it.
 
 Activity step rule (``eta="auto"``): eta = 1 / lambda_max, with lambda_max the largest
 eigenvalue of the per-sample activity Hessian of L_rho (rho = 1 for PC) of the *initial*
@@ -42,6 +45,7 @@ from pcalm.inference import NonFiniteActivityError, infer
 from pcalm.metrics import gradient_cosine
 from pcalm.models import ResidualMLP
 from pcalm.schedule import Schedule, resolve
+from pcalm.threads import ThreadChoice, choose_threads, torch_threads
 from pcalm.validation import check_device
 
 Tensor = torch.Tensor
@@ -131,7 +135,8 @@ class EpochMetrics:
 class TrainResult:
     """What a run produced. ``status`` is "ok", "diverged" or "interrupted" (then ``message`` says why and
     ``history`` stops at the last finite epoch). ``eta`` is the activity step used (None for BP),
-    ``lambda_max`` the eigenvalue that set it (None when eta was given)."""
+    ``lambda_max`` the eigenvalue that set it (None when eta was given). ``threads`` is the torch
+    thread count the run had, ``thread_choice`` why (:func:`pcalm.threads.choose_threads`)."""
 
     config: TrainConfig
     status: str
@@ -145,6 +150,7 @@ class TrainResult:
     torch_version: str = torch.__version__
     device: str = "cpu"
     threads: int = 1
+    thread_choice: ThreadChoice | None = None
 
     @property
     def final(self) -> EpochMetrics | None:
@@ -167,6 +173,8 @@ class TrainResult:
         data = {k: v for k, v in data.items() if k in fields}
         data["config"] = TrainConfig(**data["config"])
         data["history"] = [EpochMetrics(**m) for m in data["history"]]
+        if data.get("thread_choice") is not None:
+            data["thread_choice"] = ThreadChoice(**data["thread_choice"])
         return cls(**data)
 
 
@@ -228,14 +236,22 @@ def write_run_files(result: TrainResult, out: str | Path) -> None:
     files.summary(result)
 
 
-def train(config: TrainConfig, out: str | Path | None = None, progress: bool = True, data: Dataset | None = None) -> TrainResult:
+def train(config: TrainConfig, out: str | Path | None = None, progress: bool = True, data: Dataset | None = None, threads: int | None = None) -> TrainResult:
     """Run ``config``; write ``metrics.csv`` and ``summary.json`` into ``out`` when given.
 
-    ``data`` reuses an already loaded dataset (it must be ``config.dataset``). Raises
-    DataNotFoundError when the dataset's files are missing; divergence is not an error but
-    a result with status "diverged". A KeyboardInterrupt writes summary.json with status
-    "interrupted" before it propagates.
+    ``data`` reuses an already loaded dataset (it must be ``config.dataset``). ``threads``: the
+    run's torch thread count; None lets :func:`pcalm.threads.choose_threads` pick it from the
+    width and batch size (one thread for small nets). The count before the run is restored
+    after it. Raises DataNotFoundError when the dataset's files are missing; divergence is not
+    an error but a result with status "diverged". A KeyboardInterrupt writes summary.json with
+    status "interrupted" before it propagates.
     """
+    choice = choose_threads(config.width, config.batch_size, threads)
+    with torch_threads(choice.threads):
+        return _train(config, None if out is None else Path(out), progress, data, choice)
+
+
+def _train(config: TrainConfig, out: Path | None, progress: bool, data: Dataset | None, choice: ThreadChoice) -> TrainResult:
     start = time.perf_counter()
     dtype = DTYPES[config.dtype]
     data = (data if data is not None else load_dataset(config.dataset, config.data_dir, config.download, config.split_seed)).to(config.device, dtype)
@@ -248,9 +264,9 @@ def train(config: TrainConfig, out: str | Path | None = None, progress: bool = T
     method = config.algorithm()
     algo: BP | Schedule = method if isinstance(method, BP) else resolve(method, model, *probe)
     eta, lambda_max = (None, None) if isinstance(algo, BP) else (algo.eta, algo.lambda_max)
-    files = _RunFiles(None if out is None else Path(out))  # after eta's resolution, which can refuse the settings
+    files = _RunFiles(out)  # after eta's resolution, which can refuse the settings
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate())
-    result = TrainResult(config, "ok", "", eta, lambda_max, config.learning_rate(), 0, device=str(model.device), threads=torch.get_num_threads())
+    result = TrainResult(config, "ok", "", eta, lambda_max, config.learning_rate(), 0, device=str(model.device), threads=torch.get_num_threads(), thread_choice=choice)
 
     def record(metrics: EpochMetrics) -> None:
         if not metrics.finite():

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pcalm import exit_status
 from pcalm.commands.ray_options import add_ray_options, ray_options
+from pcalm.commands.train import add_threads_option, check_threads
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,6 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, default=Path("results/check"), help="output folder")
     parser.add_argument("--seed", type=int, default=0, help="seed of every net, batch and grid cell of the checks")
     add_ray_options(parser)  # C4's grids
+    add_threads_option(parser)  # C4's cells in this process and the other checks' torch work
     parser.set_defaults(func=run)
 
 
@@ -29,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from paper_checks.report import verdict_table
 
     claims = [c.strip().upper() for c in args.only.split(",") if c.strip()] or None
-    ctx = CheckContext(tier=args.tier, method=args.algo, out=args.out, seed=args.seed, ray=ray_options(args))
+    ctx = CheckContext(tier=args.tier, method=args.algo, out=args.out, seed=args.seed, ray=ray_options(args), threads=check_threads(args))
     verdicts = run_checks(claims, ctx)  # an unknown claim raises ValueError before any work: exit 2
     results, report = write_results(verdicts, ctx)
     print(verdict_table(verdicts))

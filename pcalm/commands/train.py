@@ -23,6 +23,22 @@ def eta_value(text: str) -> float | str:
         raise argparse.ArgumentTypeError(f"expected 'auto' or a number, got {text!r}") from None
 
 
+def add_threads_option(parser: argparse.ArgumentParser) -> None:
+    """--threads (of ``train``, ``grid`` and ``check``): overrides the rule of :mod:`pcalm.threads`."""
+    parser.add_argument(
+        "--threads", type=int, default=None,
+        help="torch CPU threads of every run in this process (default: one for small nets, all cores for large ones, "
+        "see docs/benchmarks.md; on Ray a cell has --cpus-per-cell)",
+    )
+
+
+def check_threads(args: argparse.Namespace) -> int | None:
+    """The --threads count, refused (ValueError, exit 2) below 1; None for the rule."""
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"threads: must be >= 1, got {args.threads}")
+    return args.threads
+
+
 def add_shared_options(parser: argparse.ArgumentParser) -> None:
     """Options every run of ``train`` and ``grid`` shares (defaults: the paper's)."""
     parser.add_argument("--dataset", choices=DATASETS, default="digits", help="digits is bundled (offline); mnist and fmnist are read from --data-dir")
@@ -38,18 +54,12 @@ def add_shared_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     parser.add_argument("--dtype", choices=DTYPE_NAMES, default="float32", help="floating-point type of weights and activities")
     parser.add_argument("--split-seed", type=int, default=0, help="seed of the digits split / teacher task")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice; 1 is fastest for small nets on a busy machine)")
+    add_threads_option(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def shared_settings(args: argparse.Namespace) -> dict:
-    """The TrainConfig fields set by :func:`add_shared_options` (and torch's thread count, set here)."""
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ValueError(f"threads: must be >= 1, got {args.threads}")
-        import torch
-
-        torch.set_num_threads(args.threads)
+    """The TrainConfig fields set by :func:`add_shared_options` (all but --threads and --quiet)."""
     return dict(
         dataset=args.dataset, data_dir=args.data_dir, download=args.download, epochs=args.epochs, batch_size=args.batch_size,
         eta=args.eta, alpha=args.alpha, rho=args.rho, steps=args.steps, lr=args.lr, device=args.device, dtype=args.dtype,
@@ -74,9 +84,10 @@ def run(args: argparse.Namespace) -> int:
     from pcalm.training import TrainConfig, train
 
     config = TrainConfig(algo=args.algo, width=args.width, depth=args.depth, activation=args.activation, seed=args.seed, **shared_settings(args))
-    result = train(config, args.out, progress=not args.quiet)  # bad input, missing data: exit 2 (pcalm.cli)
+    result = train(config, args.out, progress=not args.quiet, threads=check_threads(args))  # bad input, missing data: exit 2 (pcalm.cli)
     eta = "" if result.eta is None else f" eta={result.eta:.4g}"
-    print(f"{config.algo} N={config.width} L={config.depth} {config.activation} on {config.dataset}:{eta} {result.steps_done} steps in {result.wall_time_s:.1f} s")
+    threads = f"{result.threads} thread{'s' * (result.threads > 1)}"
+    print(f"{config.algo} N={config.width} L={config.depth} {config.activation} on {config.dataset}:{eta} {result.steps_done} steps in {result.wall_time_s:.1f} s on {threads}")
     if result.final is not None:
         final = result.final
         print(f"epoch {final.epoch}: test acc {final.test_acc:.4f}, test mse {final.test_mse:.4f}, cosine to BP {final.cosine_to_bp:.4f}")
