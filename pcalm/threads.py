@@ -57,6 +57,14 @@ class ThreadChoice:
     cores: int | None = None
 
 
+def check_thread_count(given: int | None) -> int | None:
+    """``given`` unchanged when it is None (the rule decides) or an integer >= 1; ValueError
+    naming ``threads`` otherwise (the command line calls it before any work)."""
+    if given is not None and (isinstance(given, bool) or not isinstance(given, int) or given < 1):
+        raise ValueError(f"threads: must be an integer >= 1, got {given!r}")
+    return given
+
+
 def choose_threads(width: int, batch: int, given: int | None = None) -> ThreadChoice:
     """The thread count of a run of hidden width ``width`` on batches of ``batch``: ``given`` when
     it is not None, else one thread when :func:`layer_work` is below :data:`ONE_THREAD_BELOW`,
@@ -70,9 +78,7 @@ def choose_threads(width: int, batch: int, given: int | None = None) -> ThreadCh
     Returns:
         The :class:`ThreadChoice`.
     """
-    if given is not None:
-        if isinstance(given, bool) or not isinstance(given, int) or given < 1:
-            raise ValueError(f"threads: must be an integer >= 1, got {given!r}")
+    if check_thread_count(given) is not None:
         return ThreadChoice(given, "given")
     work, available = layer_work(width, batch), cores()
     return ThreadChoice(1 if work < ONE_THREAD_BELOW else available, "rule", work, ONE_THREAD_BELOW, available)

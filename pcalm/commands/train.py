@@ -34,9 +34,9 @@ def add_threads_option(parser: argparse.ArgumentParser) -> None:
 
 def check_threads(args: argparse.Namespace) -> int | None:
     """The --threads count, refused (ValueError, exit 2) below 1; None for the rule."""
-    if args.threads is not None and args.threads < 1:
-        raise ValueError(f"threads: must be >= 1, got {args.threads}")
-    return args.threads
+    from pcalm.threads import check_thread_count  # torch-free
+
+    return check_thread_count(args.threads)
 
 
 def add_shared_options(parser: argparse.ArgumentParser) -> None:
