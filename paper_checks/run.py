@@ -6,7 +6,7 @@ import time
 
 from paper_checks.registry import CHECK_MODULES, get_check
 from paper_checks.verdict import CheckContext, Verdict
-from pcalm.threads import ThreadChoice, choose_threads, torch_threads
+from pcalm.threads import ThreadChoice, choose_threads, run_threads
 
 # The widest net and largest batch that the checks other than C4 run through torch (C5's full
 # tier: width 32, batch 64; C7: width 32, batch 16; C1, C2, C8 are narrower): the thread rule's
@@ -30,7 +30,7 @@ def run_checks(claims: list[str] | None, ctx: CheckContext, progress=print) -> l
     for claim, check in checks:
         progress(f"[{claim}] running ({ctx.tier} tier, method {ctx.method}, {threads} torch thread{'s' * (threads > 1)}) ...")
         start = time.perf_counter()
-        with torch_threads(threads):
+        with run_threads(threads):
             verdict = check(ctx)
         verdict.seconds = time.perf_counter() - start
         progress(f"[{claim}] {verdict.verdict} ({verdict.seconds:.1f} s)")

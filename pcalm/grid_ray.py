@@ -1,7 +1,7 @@
 """Ray as the engine of a grid: each cell one Ray task, on this machine or across a cluster.
 
 :func:`ray_cells` sends every cell's :class:`~pcalm.training.TrainConfig` as one task (``num_cpus``
-= ``cpus_per_cell``, torch threads inside the task = that many, BLAS threads = the driver's;
+= ``cpus_per_cell``, torch and BLAS threads inside the task = that many;
 ``num_gpus`` = ``gpus_per_cell``)
 and yields one :class:`CellOutcome` per cell as the tasks finish; the driver
 (:func:`pcalm.grid.run_grid`) writes the rows, so it stays the only writer of ``cells.csv``.
@@ -96,20 +96,10 @@ def _dataset(name: str, data_dir: str | None, download: bool, split_seed: int) -
     return load_dataset(name, data_dir, download, split_seed)
 
 
-def blas_threads() -> int:
-    """The threads of the BLAS that NumPy and SciPy use here (Lanczos for eta's lambda_max runs
-    on it, and its sums depend on the thread count)."""
-    from threadpoolctl import threadpool_info
-
-    return max((lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"), default=1)
-
-
-def run_cell(config: "TrainConfig", fingerprint: str, threads: int, blas: int) -> CellOutcome:
-    """A cell's task: check the code, train with ``threads`` torch threads and ``blas`` BLAS
-    threads (the driver's, so the numbers are the driver's in process), return the outcome.
-    Exceptions come back as the outcome's error, named with the node."""
-    from threadpoolctl import threadpool_limits
-
+def run_cell(config: "TrainConfig", fingerprint: str, threads: int) -> CellOutcome:
+    """A cell's task: check the code, train with ``threads`` torch and BLAS threads
+    (:func:`pcalm.threads.run_threads`: the numbers of the same cell in process with that many
+    threads), return the outcome. Exceptions come back as the outcome's error, named with the node."""
     from pcalm.training import train
 
     node = node_name()
@@ -121,8 +111,7 @@ def run_cell(config: "TrainConfig", fingerprint: str, threads: int, blas: int) -
                 f"the driver's has {fingerprint}: install the same pcalm on every node"
             )
         data = _dataset(config.dataset, config.data_dir, config.download, config.split_seed)
-        with threadpool_limits(limits=blas, user_api="blas"):
-            return CellOutcome(config, train(config, None, progress=False, data=data, threads=threads), node)
+        return CellOutcome(config, train(config, None, progress=False, data=data, threads=threads), node)
     except Exception as error:  # reported by the driver with the cell and the node; the grid goes on
         return CellOutcome(config, None, node, f"{type(error).__name__}: {error}")
 
@@ -192,8 +181,7 @@ def ray_cells(configs: "list[TrainConfig]", options: RayOptions) -> Iterator[Cel
         _check_fits(ray, options)
         task = ray.remote(run_cell).options(num_cpus=options.cpus_per_cell, num_gpus=options.gpus_per_cell, max_retries=options.max_retries)
         fingerprint = code_fingerprint()
-        blas = blas_threads()
-        pending = {task.remote(config, fingerprint, options.threads, blas): config for config in configs}
+        pending = {task.remote(config, fingerprint, options.threads): config for config in configs}
         while pending:
             (ready,), _ = ray.wait(list(pending), num_returns=1)
             config = pending.pop(ready)

@@ -11,7 +11,7 @@ crossover. The rule (:func:`choose_threads`): one thread below the threshold, ev
 process may run on at or above it; ``--threads`` (a given count) overrides it.
 
 The thread count is part of what fixes a run's numbers on the CPU (torch's sums and the BLAS
-split their work by thread), so the rule depends only on the run's shape and the machine's
+split their work by thread; :func:`run_threads` gives NumPy's and SciPy's BLAS the same count), so the rule depends only on the run's shape and the machine's
 cores, never on its load: a fixed config on one machine always gets the same count, and
 ``summary.json`` records it with the rule's inputs (:class:`ThreadChoice`).
 """
@@ -85,13 +85,24 @@ def choose_threads(width: int, batch: int, given: int | None = None) -> ThreadCh
 
 
 @contextlib.contextmanager
-def torch_threads(threads: int) -> Iterator[None]:
-    """Run the block with ``threads`` torch threads, then restore the count it had before."""
+def run_threads(threads: int) -> Iterator[None]:
+    """Run the block with ``threads`` torch threads and at most ``threads`` BLAS threads for NumPy
+    and SciPy (threadpoolctl), then restore both counts.
+
+    The BLAS limit matters as much as torch's count: NumPy's and SciPy's OpenBLAS start one thread
+    per core whatever torch does, and their idle threads spin. Two one-thread cells of a grid
+    running side by side on 2 cores (two processes, or two Ray workers) each took 1.7x the time
+    they take with one BLAS thread (PC-ALM, width 32, depth 32, 8 epochs: 4.1 s against 2.35 s,
+    docs/scaling.md). Where SciPy's sums run (eta's Lanczos), its thread count also fixes their
+    order, so a run's numbers depend on ``threads`` alone, in process as in a Ray task.
+    """
     import torch
+    from threadpoolctl import threadpool_limits
 
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        yield
+        with threadpool_limits(limits=threads, user_api="blas"):
+            yield
     finally:
         torch.set_num_threads(before)

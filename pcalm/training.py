@@ -45,7 +45,7 @@ from pcalm.inference import NonFiniteActivityError, infer
 from pcalm.metrics import gradient_cosine
 from pcalm.models import ResidualMLP
 from pcalm.schedule import Schedule, resolve
-from pcalm.threads import ThreadChoice, choose_threads, torch_threads
+from pcalm.threads import ThreadChoice, choose_threads, run_threads
 from pcalm.validation import check_device
 
 Tensor = torch.Tensor
@@ -240,14 +240,15 @@ def train(config: TrainConfig, out: str | Path | None = None, progress: bool = T
     """Run ``config``; write ``metrics.csv`` and ``summary.json`` into ``out`` when given.
 
     ``data`` reuses an already loaded dataset (it must be ``config.dataset``). ``threads``: the
-    run's torch thread count; None lets :func:`pcalm.threads.choose_threads` pick it from the
-    width and batch size (one thread for small nets). The count before the run is restored
+    run's torch thread count, and that of NumPy's and SciPy's BLAS (:func:`pcalm.threads.run_threads`);
+    None lets :func:`pcalm.threads.choose_threads` pick it from the width and batch size (one
+    thread for small nets). The count before the run is restored
     after it. Raises DataNotFoundError when the dataset's files are missing; divergence is not
     an error but a result with status "diverged". A KeyboardInterrupt writes summary.json with
     status "interrupted" before it propagates.
     """
     choice = choose_threads(config.width, config.batch_size, threads)
-    with torch_threads(choice.threads):
+    with run_threads(choice.threads):
         return _train(config, None if out is None else Path(out), progress, data, choice)
 
 

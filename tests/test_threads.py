@@ -5,6 +5,7 @@ import json
 
 import pytest
 import torch
+from threadpoolctl import threadpool_info, threadpool_limits
 
 import paper_checks.run
 import pcalm.threads
@@ -82,6 +83,29 @@ def test_train_with_given_threads_overrides_the_rule(tmp_path, monkeypatch, thre
     seen = _spy_on_steps(monkeypatch)
     result = train(TrainConfig(algo="bp", width=4, **TINY), None, progress=False, threads=2)
     assert set(seen) == {2} and result.thread_choice == pcalm.threads.ThreadChoice(2, "given")
+
+
+def _blas_threads() -> set[int]:
+    """The thread counts of the BLAS libraries NumPy and SciPy load (OpenBLAS here)."""
+    return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_a_run_gives_numpy_and_scipys_blas_its_thread_count(monkeypatch, threads):
+    # Their idle OpenBLAS threads slowed two one-thread cells side by side 1.7x; eta's Lanczos
+    # (SciPy) sums in an order set by that count. Outside the run the count is 2, as set here.
+    seen = []
+    real = pcalm.training.train_step
+
+    def spy(*args, **kwargs):
+        seen.append(_blas_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pcalm.training, "train_step", spy)
+    with threadpool_limits(limits=2, user_api="blas"):
+        train(TrainConfig(algo="pc-alm", width=4, **TINY), None, progress=False, threads=threads)
+        assert _blas_threads() == {2}
+    assert seen and all(counts == {threads} for counts in seen)
 
 
 def test_the_train_command_defaults_to_the_rule_and_threads_overrides_it(tmp_path, three_cores):
