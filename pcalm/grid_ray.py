@@ -10,8 +10,8 @@ comes back as an outcome with the error and the node, and the grid goes on. Each
 checks that the pcalm it imports has the fingerprint the driver sent
 (:func:`pcalm.fingerprint.code_fingerprint`): a node with other code fails its cells clearly.
 
-Without an address a local Ray is started on all cores (no dashboard, loopback only) and shut
-down at the end; with one (``auto``, ``host:port``) the grid joins that cluster and leaves it
+Without an address a local Ray is started on all cores (no dashboard, loopback only, its workers
+at the driver's priority) and shut down at the end; with one (``auto``, ``host:port``) the grid joins that cluster and leaves it
 running. A Ray already initialised in this process is used as it is.
 """
 
@@ -35,6 +35,11 @@ if TYPE_CHECKING:  # torch is imported by the tasks, not by the command line tha
 
 # Ray maps 127.0.0.1 to the machine's routable address unless this is "0"; read when ray is imported.
 LOOPBACK_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+# The local Ray's settings: Ray runs its workers at niceness 15 unless told otherwise, so on a
+# busy machine a cell got a few percent of a core against the other processes' full share (a
+# 6-cell grid with both cores busy: 259 s at 15, 19 s at 0, docs/scaling.md); at 0 a cell
+# competes as it does in process. A cluster keeps what its `ray start` set (RAY_worker_niceness=0).
+LOCAL_SYSTEM_CONFIG = {"worker_niceness": 0}
 
 
 @dataclass(frozen=True)
@@ -135,7 +140,7 @@ def _connect(ray, options: RayOptions) -> bool:
     start = time.perf_counter()
     try:
         if options.address is None:
-            ray.init(address="local", include_dashboard=False, log_to_driver=False, configure_logging=False)
+            ray.init(address="local", include_dashboard=False, log_to_driver=False, configure_logging=False, _system_config=LOCAL_SYSTEM_CONFIG)
         else:
             ray.init(address=options.address, log_to_driver=False, configure_logging=False)
     except ConnectionError as error:

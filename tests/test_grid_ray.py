@@ -33,7 +33,8 @@ if importlib.util.find_spec("ray") is None:  # not imported here: pcalm imports 
 REPO = Path(__file__).resolve().parents[1]
 CELLS = 12  # widths 4, 8 x depths 2, 3 x the three algorithms, relu, seed 0
 # N = L = 32 makes eta's Lanczos vectors (64 x 32 x 31 activities) long enough for a threaded
-# BLAS to sum them in another order than a single-threaded one: the cell needs the driver's.
+# BLAS to sum them in another order than a single-threaded one: both engines must give a cell
+# the same BLAS thread count (its own, pcalm.threads.run_threads).
 SMALL = GridSpec(widths=(4, 32), depths=(2, 32), activations=("relu",), seeds=(0,), base=TrainConfig(epochs=1))
 GRID_ARGS = ["grid", "--widths", "4", "8", "--depths", "2", "3", "--activations", "relu", "--seeds", "0", "--quiet"]
 NODE_IP = "127.0.0.2"
@@ -52,9 +53,10 @@ def _free_port() -> int:
 
 def _env() -> dict:
     """The environment of the cluster and its drivers: this worktree's pcalm, no token (a
-    loopback-only test cluster), and Ray's cluster mode (which the local Ray turns off here)."""
+    loopback-only test cluster), workers at niceness 0 (as docs/scaling.md starts a cluster),
+    and Ray's cluster mode (which the local Ray turns off here)."""
     env = {k: v for k, v in os.environ.items() if k != LOOPBACK_ONLY}
-    return {**env, "PYTHONPATH": str(REPO), "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+    return {**env, "PYTHONPATH": str(REPO), "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0", "RAY_worker_niceness": "0"}
 
 
 def _pcalm(*args, **kwargs):
@@ -107,6 +109,17 @@ def test_a_local_ray_gives_the_in_process_numbers_bit_for_bit(tmp_path, one_thre
     }
     assert len(on_ray.cells) == CELLS and all(c.node.startswith("127.0.0.1/") for c in on_ray.cells)  # loopback only
     assert (tmp_path / "ray" / "runs" / "pc-alm_N32_L32_relu_s0" / "metrics.csv").read_text() != ""
+
+
+def test_a_local_rays_workers_run_at_the_drivers_priority(alarm):
+    # Ray's default niceness of 15 let every other process on a busy machine starve the cells.
+    from pcalm.grid_ray import import_ray, ray_session
+
+    ray = import_ray(local=True)
+    with ray_session(RayOptions()):
+        niceness = ray.get(ray.remote(lambda: os.nice(0)).options(num_cpus=1).remote())
+    assert not ray.is_initialized()
+    assert niceness == os.nice(0) == 0
 
 
 def test_check_passes_ray_on_to_c4(tmp_path, monkeypatch):

@@ -2,7 +2,8 @@
 
 Prints one verdict line per derivation (or, with ``--json``, one JSON list of
 ``{"name", "claim", "verdict", "details"}``), writes ``DIR/theory_report.md`` and
-``DIR/theory_results.json`` and exits with status 1 if any verdict is "fails".
+``DIR/theory_results.json`` and exits with status 1 if any verdict is "fails" (2, before any
+derivation, when ``DIR`` cannot be made or written).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 from pathlib import Path
 
 from theory.report import render_markdown
@@ -27,9 +29,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.depth < 2:
         parser.error("--depth must be >= 2: PC and PC-ALM coincide with BP without hidden layers")
+    try:  # an unusable --out is refused in one line before the derivations run, not with a traceback after them
+        args.out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=args.out):
+            pass
+    except OSError as error:
+        parser.error(f"--out {args.out}: cannot be written ({error.strerror or type(error).__name__})")
     results = run_all(args.depth)
     payload = [r.to_json() for r in results]
-    args.out.mkdir(parents=True, exist_ok=True)
     command = "python -m theory" + ("" if args.depth == 4 else f" --depth {args.depth}")
     (args.out / "theory_report.md").write_text(render_markdown(results, command))
     (args.out / "theory_results.json").write_text(json.dumps(payload, indent=2) + "\n")

@@ -52,3 +52,16 @@ def test_cli_json_and_report(tmp_path):
     for block in report.split("$$")[1::2]:
         assert block.count("{") == block.count("}")
     assert json.loads((out / "theory_results.json").read_text()) == payload
+
+
+@pytest.mark.parametrize("kind", ["a file", "under a file"])
+def test_cli_refuses_an_unusable_out_before_any_derivation(tmp_path, kind):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    out = blocker if kind == "a file" else blocker / "sub"
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run([sys.executable, "-m", "theory", "--depth", "2", "--out", str(out)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert f"--out {out}: cannot be written" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stdout == ""  # no derivation ran: each prints its verdict line
