@@ -11,8 +11,9 @@ checks that the pcalm it imports has the fingerprint the driver sent
 (:func:`pcalm.fingerprint.code_fingerprint`): a node with other code fails its cells clearly.
 
 Without an address a local Ray is started on all cores (no dashboard, loopback only, its workers
-at the driver's priority) and shut down at the end; with one (``auto``, ``host:port``) the grid joins that cluster and leaves it
-running. A Ray already initialised in this process is used as it is.
+at normal priority: niceness 0) and shut down at the end; with one (``auto``, ``host:port``) the
+grid joins that cluster and leaves it running. A Ray already initialised in this process is
+used as it is.
 """
 
 from __future__ import annotations

@@ -36,6 +36,10 @@ import torch
 
 LOCK_NAME = "build.lock"
 POLL_S = 0.2
+# A holder writes its pid and host right after it takes the lock; the waiting line waits this long
+# for them (on a busy machine the holder can lose its core in between) before it says "another
+# process".
+NAME_WAIT_S = 2.0
 DEFAULT_TIMEOUT_S = 600.0
 
 
@@ -177,7 +181,8 @@ class _BuildLock:
         import fcntl
 
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
-        deadline, announced = time.monotonic() + self.timeout_s, False
+        start = time.monotonic()
+        deadline, announced = start + self.timeout_s, False
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -196,7 +201,7 @@ class _BuildLock:
                 os.close(fd)
                 who = f"pid {holder[0]} on {holder[1]}" if holder else "another process"
                 raise KernelBuildError(f"{self.path} is held by {who} for more than {self.timeout_s:g} s (PCALM_BUILD_TIMEOUT)")
-            if not announced:
+            if not announced and (holder is not None or time.monotonic() - start > NAME_WAIT_S):
                 who = f"pid {holder[0]} on {holder[1]}" if holder else "another process"
                 print(f"pcalm: waiting for the build by {who} ({self.path}) ...", file=sys.stderr, flush=True)
                 announced = True

@@ -240,10 +240,10 @@ def train(config: TrainConfig, out: str | Path | None = None, progress: bool = T
     """Run ``config``; write ``metrics.csv`` and ``summary.json`` into ``out`` when given.
 
     ``data`` reuses an already loaded dataset (it must be ``config.dataset``). ``threads``: the
-    run's torch thread count, and that of NumPy's and SciPy's BLAS (:func:`pcalm.threads.run_threads`);
-    None lets :func:`pcalm.threads.choose_threads` pick it from the width and batch size (one
-    thread for small nets). The count before the run is restored
-    after it. Raises DataNotFoundError when the dataset's files are missing; divergence is not
+    run's torch thread count, and that of NumPy's and SciPy's BLAS
+    (:func:`pcalm.threads.run_threads`); None lets :func:`pcalm.threads.choose_threads` pick it
+    from the width and batch size (one thread for small nets). The counts before the run are
+    restored after it. Raises DataNotFoundError when the dataset's files are missing; divergence is not
     an error but a result with status "diverged". A KeyboardInterrupt writes summary.json with
     status "interrupted" before it propagates.
     """

@@ -111,7 +111,7 @@ def test_a_local_ray_gives_the_in_process_numbers_bit_for_bit(tmp_path, one_thre
     assert (tmp_path / "ray" / "runs" / "pc-alm_N32_L32_relu_s0" / "metrics.csv").read_text() != ""
 
 
-def test_a_local_rays_workers_run_at_the_drivers_priority(alarm):
+def test_a_local_rays_workers_run_at_normal_priority(alarm):
     # Ray's default niceness of 15 let every other process on a busy machine starve the cells.
     from pcalm.grid_ray import import_ray, ray_session
 

@@ -182,6 +182,35 @@ def test_a_builder_killed_mid_build_is_taken_over_and_nobody_waits_forever(cache
     assert _load(cache, source, "late").stdout.strip() == "42" and "late" not in _compiles(cache)
 
 
+@pytest.mark.parametrize("name_after_s", [0.5, None])
+def test_the_waiting_line_names_a_holder_that_writes_its_name_late(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, name_after_s: float | None) -> None:
+    # A holder takes the lock, then writes its name: on a busy machine it can lose its core in
+    # between. The waiting line waits up to NAME_WAIT_S for the name (0.5 s here: it names the
+    # pid); a holder that never writes one is "another process" after that.
+    monkeypatch.setattr(kernel_cache, "NAME_WAIT_S", 1.5)
+    lock, library = tmp_path / kernel_cache.LOCK_NAME, tmp_path / "library.so"
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # held by this process, through another open file
+
+    def holder() -> None:
+        if name_after_s is not None:
+            time.sleep(name_after_s)
+            os.pwrite(fd, f"{os.getpid()} {kernel_cache._host()}\n".encode(), 0)
+        time.sleep(2.5)
+        library.touch()  # "built": the waiter stops waiting
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    try:
+        with kernel_cache._BuildLock(lock, timeout_s=60, library=library):
+            pass
+    finally:
+        thread.join()
+        os.close(fd)
+    who = f"pid {os.getpid()} on {kernel_cache._host()}" if name_after_s is not None else "another process"
+    assert capsys.readouterr().err.count(f"pcalm: waiting for the build by {who} (") == 1
+
+
 def test_a_live_holder_past_the_timeout_is_a_one_line_error(cache: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     source = _source(tmp_path / "src")
     monkeypatch.setenv("PCALM_BUILD_TIMEOUT", "1")
