@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from pcalm.threads import check_thread_count
+
 if TYPE_CHECKING:
     from pcalm.grid_ray import RayOptions
 
@@ -88,8 +90,7 @@ class CheckContext:
             raise ValueError(f"tier: expected 'quick' or 'full', got {self.tier!r}")
         if self.method not in ("pc-alm", "pc"):
             raise ValueError(f"method: expected 'pc-alm' or 'pc', got {self.method!r}")
-        if self.threads is not None and self.threads < 1:
-            raise ValueError(f"threads: must be >= 1, got {self.threads!r}")
+        check_thread_count(self.threads)
 
     def figure(self, name: str) -> Path:
         """Path of a figure file in the output folder."""

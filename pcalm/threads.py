@@ -12,8 +12,9 @@ process may run on at or above it; ``--threads`` (a given count) overrides it.
 
 The thread count is part of what fixes a run's numbers on the CPU (torch's sums and the BLAS
 split their work by thread; :func:`run_threads` gives NumPy's and SciPy's BLAS the same count),
-so the rule depends only on the run's shape and the machine's cores, never on its load: a fixed config on one machine always gets the same count, and
-``summary.json`` records it with the rule's inputs (:class:`ThreadChoice`).
+so the rule depends only on the run's shape and the machine's cores, never on its load: a fixed
+config on one machine always gets the same count, and ``summary.json`` records it with the
+rule's inputs (:class:`ThreadChoice`).
 """
 
 from __future__ import annotations

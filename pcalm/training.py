@@ -243,9 +243,9 @@ def train(config: TrainConfig, out: str | Path | None = None, progress: bool = T
     run's torch thread count, and that of NumPy's and SciPy's BLAS
     (:func:`pcalm.threads.run_threads`); None lets :func:`pcalm.threads.choose_threads` pick it
     from the width and batch size (one thread for small nets). The counts before the run are
-    restored after it. Raises DataNotFoundError when the dataset's files are missing; divergence is not
-    an error but a result with status "diverged". A KeyboardInterrupt writes summary.json with
-    status "interrupted" before it propagates.
+    restored after it. Raises DataNotFoundError when the dataset's files are missing; divergence
+    is not an error but a result with status "diverged". A KeyboardInterrupt writes summary.json
+    with status "interrupted" before it propagates.
     """
     choice = choose_threads(config.width, config.batch_size, threads)
     with run_threads(choice.threads):

@@ -149,6 +149,13 @@ def test_the_checks_run_with_the_rule_or_the_given_threads(monkeypatch, three_co
     assert seen[0] == 1  # the checks' nets are small
 
 
+def test_a_check_context_refuses_bad_thread_counts_as_the_command_line_does():
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="threads: must be an integer >= 1"):
+            CheckContext(threads=bad)
+    assert CheckContext(threads=2).threads == 2 and CheckContext().threads is None
+
+
 def test_the_other_checks_nets_are_within_the_rules_input():
     # The rule's input for the checks other than C4 must bound the nets they run.
     shapes = [(s["width"], s["batch"]) for s in c5_credit.SHAPES.values()] + [(c7_budget_scaling.WIDTH, c7_budget_scaling.BATCH)]

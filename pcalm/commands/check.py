@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pcalm import exit_status
 from pcalm.commands.ray_options import add_ray_options, ray_options
-from pcalm.commands.train import add_threads_option, check_threads
+from pcalm.commands.train import add_threads_option, given_threads
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from paper_checks.report import verdict_table
 
     claims = [c.strip().upper() for c in args.only.split(",") if c.strip()] or None
-    ctx = CheckContext(tier=args.tier, method=args.algo, out=args.out, seed=args.seed, ray=ray_options(args), threads=check_threads(args))
+    ctx = CheckContext(tier=args.tier, method=args.algo, out=args.out, seed=args.seed, ray=ray_options(args), threads=given_threads(args))
     verdicts = run_checks(claims, ctx)  # an unknown claim raises ValueError before any work: exit 2
     results, report = write_results(verdicts, ctx)
     print(verdict_table(verdicts))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pcalm import exit_status
 from pcalm.choices import ALGOS
-from pcalm.commands.train import add_shared_options, check_threads, shared_settings
+from pcalm.commands.train import add_shared_options, given_threads, shared_settings
 from pcalm.commands.ray_options import add_ray_options, ray_options
 
 
@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from pcalm.grid import GridSpec, run_grid
     from pcalm.training import TrainConfig
 
-    threads = check_threads(args)
+    threads = given_threads(args)
     spec = GridSpec(
         widths=tuple(args.widths), depths=tuple(args.depths), activations=tuple(args.activations),
         algos=tuple(args.algos), seeds=tuple(args.seeds), base=TrainConfig(**shared_settings(args)),

@@ -32,8 +32,8 @@ def add_threads_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def check_threads(args: argparse.Namespace) -> int | None:
-    """The --threads count, refused (ValueError, exit 2) below 1; None for the rule."""
+def given_threads(args: argparse.Namespace) -> int | None:
+    """The --threads count given, refused (ValueError, exit 2) below 1; None for the rule."""
     from pcalm.threads import check_thread_count  # torch-free
 
     return check_thread_count(args.threads)
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     from pcalm.training import TrainConfig, train
 
     config = TrainConfig(algo=args.algo, width=args.width, depth=args.depth, activation=args.activation, seed=args.seed, **shared_settings(args))
-    result = train(config, args.out, progress=not args.quiet, threads=check_threads(args))  # bad input, missing data: exit 2 (pcalm.cli)
+    result = train(config, args.out, progress=not args.quiet, threads=given_threads(args))  # bad input, missing data: exit 2 (pcalm.cli)
     eta = "" if result.eta is None else f" eta={result.eta:.4g}"
     threads = f"{result.threads} thread{'s' * (result.threads > 1)}"
     print(f"{config.algo} N={config.width} L={config.depth} {config.activation} on {config.dataset}:{eta} {result.steps_done} steps in {result.wall_time_s:.1f} s on {threads}")
