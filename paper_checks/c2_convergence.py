@@ -24,7 +24,7 @@ from paper_checks.measures import worst
 from paper_checks.methods import dual_alpha, method_under_test
 from paper_checks.nets import random_batch, random_linear_nets, residual_linear_weights
 from paper_checks.verdict import CheckContext, Criterion, Verdict
-from pcalm.plotting import Line, Threshold, plot_lines
+from pcalm.experiments.plotting import Line, Threshold, plot_lines
 
 RHOS = (0.1, 1.0, 10.0)
 ETA_FACTOR = 1.0  # eta = ETA_FACTOR / lambda_max: the paper's rule

@@ -17,8 +17,8 @@ from scipy.stats import spearmanr
 import numerics
 from paper_checks.measures import relative_error, worst
 from paper_checks.verdict import CheckContext, Criterion, Verdict
-from pcalm.metrics import gradient_cosine
-from pcalm.plotting import Line, plot_lines
+from pcalm.engine.metrics import gradient_cosine
+from pcalm.experiments.plotting import Line, plot_lines
 
 DEPTHS = {"quick": (1, 2, 3, 4, 6, 8), "full": (1, 2, 3, 4, 6, 8, 12, 16)}
 SEEDS = {"quick": 8, "full": 32}

@@ -30,9 +30,9 @@ import numpy as np
 
 from paper_checks.verdict import CheckContext, Criterion, Verdict
 from pcalm.data import DataNotFoundError, load_dataset
-from pcalm.grid import GridResult, GridSpec, mean_accuracy, run_grid, seed_runs, stale
-from pcalm.grid_ray import ray_session
-from pcalm.training import TrainConfig
+from pcalm.experiments.grid import GridResult, GridSpec, mean_accuracy, run_grid, seed_runs, stale
+from pcalm.experiments.grid_ray import ray_session
+from pcalm.experiments.training import TrainConfig
 
 QUICK_WIDTHS, QUICK_DEPTHS, QUICK_EPOCHS = (8, 32), (8, 32), 40
 FULL_SIZES = (8, 16, 32, 64, 128)
@@ -56,13 +56,26 @@ def _subset(name: str, default: tuple, kind: type = str) -> tuple:
         raise ValueError(f"PCALM_C4_{name}: expected comma-separated {kind.__name__} values, got {text!r}") from None
 
 
-def full_datasets(data_dir: str) -> tuple[dict[str, int], dict[str, str]]:
-    """The full tier's data sets with their epochs, and those left out with the reason (files
-    missing from ``data_dir``); ``PCALM_C4_DATASETS`` narrows the choice."""
+def _wanted_datasets() -> tuple[str, ...]:
     wanted = _subset("DATASETS", tuple(OFFLINE_DATASETS) + tuple(FILE_DATASETS))
     unknown = [name for name in wanted if name not in OFFLINE_DATASETS and name not in FILE_DATASETS]
     if unknown:
         raise ValueError(f"PCALM_C4_DATASETS: unknown {unknown}; choose from {list(OFFLINE_DATASETS) + list(FILE_DATASETS)}")
+    return wanted
+
+
+def check_inputs(ctx: CheckContext) -> None:
+    """Refuse malformed ``PCALM_C4_*`` values (ValueError) before any check runs."""
+    if ctx.tier == "full":
+        _wanted_datasets()
+        _subset("WIDTHS", FULL_SIZES, int), _subset("DEPTHS", FULL_SIZES, int)
+        _subset("ACTIVATIONS", FULL_ACTIVATIONS), _subset("SEEDS", FULL_SEEDS, int)
+
+
+def full_datasets(data_dir: str) -> tuple[dict[str, int], dict[str, str]]:
+    """The full tier's data sets with their epochs, and those left out with the reason (files
+    missing from ``data_dir``); ``PCALM_C4_DATASETS`` narrows the choice."""
+    wanted = _wanted_datasets()
     chosen, skipped = {}, {}
     for name in wanted:
         if name in FILE_DATASETS:

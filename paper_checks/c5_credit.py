@@ -22,7 +22,7 @@ import pcalm
 from paper_checks.methods import method_under_test
 from paper_checks.verdict import CheckContext, Criterion, Verdict
 from pcalm.data import load_dataset
-from pcalm.plotting import Band, Heatmap, Line, Threshold, plot_heatmaps, plot_lines
+from pcalm.experiments.plotting import Band, Heatmap, Line, Threshold, plot_heatmaps, plot_lines
 
 SHAPES = {"quick": dict(depth=64, width=16, batch=32), "full": dict(depth=128, width=32, batch=64)}
 LONG_RUN = 20  # the long run lasts LONG_RUN * L activity steps

@@ -26,12 +26,12 @@ from unittest import mock
 import torch
 
 import pcalm
-import pcalm.inference
-import pcalm.stacked
+import pcalm.engine.inference
+import pcalm.engine.stacked
 from paper_checks.methods import method_under_test
 from paper_checks.verdict import CheckContext, Criterion, Verdict
-from pcalm.bench import time_interleaved
-from pcalm.schedule import resolve
+from pcalm.experiments.bench import time_interleaved
+from pcalm.engine.schedule import resolve
 
 COUNTED = ("predict", "vjp", "param_grads")
 
@@ -48,7 +48,7 @@ def count_work(model: pcalm.LayeredModel, x: torch.Tensor, y: torch.Tensor, algo
 
         return call
 
-    real_dual_step = pcalm.inference.dual_step
+    real_dual_step = pcalm.engine.inference.dual_step
 
     def counting_dual_step(lam, eps, alpha):
         counts["dual layer updates"] += len(lam)
@@ -57,7 +57,7 @@ def count_work(model: pcalm.LayeredModel, x: torch.Tensor, y: torch.Tensor, algo
     for name in COUNTED:
         object.__setattr__(model, name, counting(name))
     try:
-        with mock.patch.object(pcalm.inference, "dual_step", counting_dual_step):
+        with mock.patch.object(pcalm.engine.inference, "dual_step", counting_dual_step):
             result = pcalm.infer(model, x, y, algo)
     finally:
         for name in COUNTED:
@@ -73,7 +73,7 @@ def fast_path_dual_updates(model: pcalm.ResidualMLP, x: torch.Tensor, y: torch.T
     schedule = resolve(algo, model, x, y)
     return {
         "default": pcalm.infer(model, x, y, algo).work["dual_updates"],
-        "eager": pcalm.stacked.augmented_lagrangian(model, x, y, schedule, fused=False).work["dual_updates"],
+        "eager": pcalm.engine.stacked.augmented_lagrangian(model, x, y, schedule, fused=False).work["dual_updates"],
     }
 
 

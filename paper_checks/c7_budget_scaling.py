@@ -42,8 +42,8 @@ import pcalm
 from paper_checks.methods import method_under_test
 from paper_checks.verdict import CheckContext, Criterion, Verdict
 from pcalm.data import load_dataset
-from pcalm.metrics import gradient_cosine
-from pcalm.plotting import Line, plot_lines
+from pcalm.engine.metrics import gradient_cosine
+from pcalm.experiments.plotting import Line, plot_lines
 
 DEPTHS = {"quick": (4, 8, 16, 32, 64), "full": (4, 8, 16, 32, 64, 128)}
 WIDTH, BATCH = 32, 16

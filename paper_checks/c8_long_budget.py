@@ -40,9 +40,9 @@ from numerics.equilibrium import state_at
 from paper_checks.measures import relative_error, worst
 from paper_checks.verdict import CheckContext, Criterion, Verdict
 from pcalm.data import load_dataset
-from pcalm.energy import weight_gradients
-from pcalm.metrics import gradient_cosine
-from pcalm.plotting import Line, plot_lines
+from pcalm.engine.energy import weight_gradients
+from pcalm.engine.metrics import gradient_cosine
+from pcalm.experiments.plotting import Line, plot_lines
 
 ACTIVATIONS = ("tanh", "relu")
 DEPTHS = {"quick": (8, 32), "full": (8, 32, 64)}

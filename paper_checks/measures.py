@@ -1,5 +1,5 @@
 """Relative error of per-layer gradient lists (NumPy) and a NaN-keeping worst case for verdicts
-(cosines: :func:`pcalm.metrics.gradient_cosine`, which takes arrays too)."""
+(cosines: :func:`pcalm.engine.metrics.gradient_cosine`, which takes arrays too)."""
 
 from __future__ import annotations
 

@@ -24,3 +24,9 @@ def get_check(claim: str) -> Callable[[CheckContext], Verdict]:
     if claim not in CHECK_MODULES:
         raise ValueError(f"only: unknown claim {claim!r}; choose from {', '.join(CHECK_MODULES)}")
     return importlib.import_module(CHECK_MODULES[claim]).check
+
+
+def get_input_check(claim: str) -> Callable[[CheckContext], None]:
+    """The module's ``check_inputs(ctx)``, which raises ValueError on settings it cannot run with
+    (run before any check, so bad input is exit 2 with nothing computed), or a no-op."""
+    return getattr(importlib.import_module(CHECK_MODULES[claim]), "check_inputs", lambda ctx: None)

@@ -89,22 +89,37 @@ def write_results(verdicts: list[Verdict], ctx: CheckContext) -> tuple[Path, Pat
     kept = [v for v in _earlier_verdicts(results, meta) if v["claim"] not in fresh]
     merged = sorted(kept + list(fresh.values()), key=_claim_order)
     all_hold = all(v["verdict"] == "holds" for v in merged)
-    results.write_text(json.dumps({**meta, "all_hold": all_hold, "verdicts": merged}, indent=2))
+    results.write_text(json.dumps({**meta, "all_hold": all_hold, "overall": overall([v["verdict"] for v in merged]), "verdicts": merged}, indent=2))
     report = ctx.out / "report.md"
     report.write_text(_markdown(merged, ctx, meta))
     return results, report
 
 
+def overall(states: list[str]) -> str:
+    """The run's verdict from its claims': ``fails`` if any fails or raised (``error``), else
+    ``undecided`` if any is undecided, else ``holds``."""
+    if any(state in ("fails", "error") for state in states):
+        return "fails"
+    return "undecided" if "undecided" in states else "holds"
+
+
 def verdict_table(verdicts: list[Verdict]) -> str:
     """A plain-text table: claim, verdict, seconds, title."""
-    lines = [f"{'claim':6s} {'verdict':8s} {'seconds':>8s}  title"]
-    lines += [f"{v.claim:6s} {v.verdict:8s} {v.seconds:8.1f}  {v.title}" for v in verdicts]
+    lines = [f"{'claim':6s} {'verdict':9s} {'seconds':>8s}  title"]
+    lines += [f"{v.claim:6s} {v.verdict:9s} {v.seconds:8.1f}  {v.title}" + (f" ({v.error})" if v.error else "") for v in verdicts]
     return "\n".join(lines)
 
 
 def _figure_link(figure: str, out: Path) -> str:
     path = Path(figure)
     return path.relative_to(out).as_posix() if path.is_relative_to(out) else figure
+
+
+def _state_cell(criterion: dict[str, Any]) -> str:
+    state = criterion.get("state", "holds" if criterion["passed"] else "fails")
+    if state == "undecided":
+        return f"undecided: {criterion.get('undecided', '')}"
+    return "yes" if state == "holds" else "NO"
 
 
 def _markdown(verdicts: list[dict[str, Any]], ctx: CheckContext, meta: dict[str, Any]) -> str:
@@ -120,8 +135,11 @@ def _markdown(verdicts: list[dict[str, Any]], ctx: CheckContext, meta: dict[str,
     ]
     parts += [f"| {v['claim']} | **{v['verdict']}** | {v['title']} | {v['seconds']:.1f} | {v['ran_at']} |" for v in verdicts]
     for v in verdicts:
-        parts += ["", f"## {v['claim']}: {v['title']} - {v['verdict']}", "", "| criterion | measured | threshold | passed | why this threshold |", "|---|---|---|---|---|"]
-        parts += [f"| {c['name']} | {c['measured']:.6g} | {c['op']} {c['threshold']:.6g} | {'yes' if c['passed'] else 'NO'} | {c['reason']} |" for c in v["criteria"]]
+        parts += ["", f"## {v['claim']}: {v['title']} - {v['verdict']}", ""]
+        if v.get("error"):
+            parts += [f"The check raised: `{v['error']}` (traceback in the evidence below).", ""]
+        parts += ["| criterion | measured | threshold | state | why this threshold |", "|---|---|---|---|---|"]
+        parts += [f"| {c['name']} | {c['measured']:.6g} | {c['op']} {c['threshold']:.6g} | {_state_cell(c)} | {c['reason']} |" for c in v["criteria"]]
         parts += ["", "Evidence:", "", "```json", json.dumps(v["evidence"], indent=1, default=str)[:6000], "```"]
         for figure in v["figures"]:
             parts += ["", f"![{Path(figure).name}]({_figure_link(figure, ctx.out)})"]

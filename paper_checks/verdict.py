@@ -1,8 +1,12 @@
 """Verdicts: what each claim check returns, serialisable to JSON.
 
-A verdict is computed, never asserted: ``holds`` is the conjunction of its criteria, and each
-criterion carries the measured value, the threshold it is judged against, and the reason for
-that threshold.
+A verdict is computed, never asserted. Each criterion carries the measured value, the threshold
+it is judged against and the reason for that threshold, and is in one of three states: it
+*holds* (``measured <op> threshold``), *fails*, or is *undecided* (the check says why it could not
+judge it: a run that did not converge, an interval that straddles its margin). A claim's verdict
+follows from its criteria: ``fails`` if any criterion fails, else ``undecided`` if any is
+undecided, else ``holds`` (and never ``holds`` without a criterion). A check that raised has the
+verdict ``error``, with its message.
 """
 
 from __future__ import annotations
@@ -11,37 +15,51 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pcalm.threads import check_thread_count
+from pcalm.runtime.threads import check_thread_count
 
 if TYPE_CHECKING:
-    from pcalm.grid_ray import RayOptions
+    from pcalm.experiments.grid_ray import RayOptions
 
 Tier = Literal["quick", "full"]
 Method = Literal["pc-alm", "pc"]
+State = Literal["holds", "fails", "undecided"]
+VerdictState = Literal["holds", "fails", "undecided", "error"]
 
 
 @dataclass
 class Criterion:
-    """One judged quantity: ``passed`` is ``measured <op> threshold``."""
+    """One judged quantity: ``passed`` is ``measured <op> threshold``, unless ``undecided`` gives a
+    reason why it could not be judged (then it neither passes nor fails)."""
 
     name: str
     measured: float
     op: Literal["<=", ">=", "<", ">"]
     threshold: float
     reason: str
+    undecided: str = ""
 
     @property
     def passed(self) -> bool:
+        if self.undecided:
+            return False
         compare = {"<=": float.__le__, ">=": float.__ge__, "<": float.__lt__, ">": float.__gt__}[self.op]
         return bool(compare(float(self.measured), float(self.threshold)))
 
+    @property
+    def state(self) -> State:
+        """``holds``, ``fails`` or ``undecided`` (a reason was given)."""
+        if self.undecided:
+            return "undecided"
+        return "holds" if self.passed else "fails"
+
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "passed": self.passed}
+        return {**asdict(self), "passed": self.passed, "state": self.state}
 
 
 @dataclass
 class Verdict:
-    """A claim's verdict: holds iff every criterion passed (and there is at least one)."""
+    """A claim's verdict from its criteria (module docstring); ``error`` holds the message of a
+    check that raised."""
 
     claim: str
     title: str
@@ -49,14 +67,20 @@ class Verdict:
     evidence: dict[str, Any] = field(default_factory=dict)
     figures: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    error: str = ""
+
+    @property
+    def verdict(self) -> VerdictState:
+        if self.error:
+            return "error"
+        states = {c.state for c in self.criteria}
+        if not states or "fails" in states:
+            return "fails"  # no computation, no verdict
+        return "undecided" if "undecided" in states else "holds"
 
     @property
     def holds(self) -> bool:
-        return bool(self.criteria) and all(c.passed for c in self.criteria)
-
-    @property
-    def verdict(self) -> str:
-        return "holds" if self.holds else "fails"
+        return self.verdict == "holds"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -67,6 +91,7 @@ class Verdict:
             "evidence": self.evidence,
             "figures": self.figures,
             "seconds": self.seconds,
+            "error": self.error,
         }
 
 
@@ -74,8 +99,8 @@ class Verdict:
 class CheckContext:
     """What every check receives: the tier, the method under test (PC-ALM, or PC as a
     negative control), the output folder for figures, the seed, how grids run (``ray``:
-    None in this process, else each cell a Ray task, :class:`pcalm.grid_ray.RayOptions`), and
-    the torch threads (``threads``: None for :mod:`pcalm.threads`' rule, per grid cell and per
+    None in this process, else each cell a Ray task, :class:`pcalm.experiments.grid_ray.RayOptions`), and
+    the torch threads (``threads``: None for :mod:`pcalm.runtime.threads`' rule, per grid cell and per
     check; a count for every run)."""
 
     tier: Tier = "quick"

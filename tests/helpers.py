@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import pcalm
-import pcalm.stacked.fused
+import pcalm.engine.stacked.fused
 
 Tensor = torch.Tensor
 ACTIVATIONS = ("linear", "tanh", "relu")
@@ -49,9 +49,9 @@ def relative_error(a: list[Tensor], b: list[Tensor]) -> float:
 
 
 def require_fused_kernels() -> ModuleType:
-    """The fused CPU kernels (pcalm.stacked.fused); a test needing them skips where they cannot be built
+    """The fused CPU kernels (pcalm.engine.stacked.fused); a test needing them skips where they cannot be built
     (no C++ compiler or ninja), except in CI (CI=true), where their absence fails the test."""
-    kernels = pcalm.stacked.fused.kernels(torch.device("cpu"))
+    kernels = pcalm.engine.stacked.fused.kernels(torch.device("cpu"))
     if kernels is None:
         reason = "the fused CPU kernels are unavailable here (PCALM_FUSED=0, or no compiler/ninja: see the warning)"
         if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:

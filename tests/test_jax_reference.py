@@ -16,7 +16,7 @@ import pytest
 import torch
 
 import pcalm
-from pcalm.energy import prediction_errors
+from pcalm.engine.energy import prediction_errors
 
 TOLERANCE = dict(atol=2e-5, rtol=2e-5)
 ACTIVATIONS = ("linear", "tanh", "relu")

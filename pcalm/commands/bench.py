@@ -1,4 +1,4 @@
-"""``pcalm bench``: milliseconds and GFLOP/s of one BP, PC and PC-ALM training step (see :mod:`pcalm.bench`)."""
+"""``pcalm bench``: milliseconds and GFLOP/s of one BP, PC and PC-ALM training step (see :mod:`pcalm.experiments.bench`)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _shapes(args: argparse.Namespace) -> tuple[tuple[int, int, int], ...]:
-    from pcalm.bench import FULL_SHAPES, QUICK_SHAPES
+    from pcalm.experiments.bench import FULL_SHAPES, QUICK_SHAPES
 
     if args.shape:
         shapes = []
@@ -38,16 +38,16 @@ def run(args: argparse.Namespace) -> int:
     """Run the benchmark, print it, and write bench.json and bench.md into --out."""
     import torch
 
-    from pcalm.bench import markdown_table, run_bench
-    from pcalm.machine_info import describe
-    from pcalm.validation import check_device
+    from pcalm.experiments.bench import markdown_table, run_bench
+    from pcalm.runtime.machine_info import describe
+    from pcalm.engine.validation import check_device
 
     if args.repeats < 1 or args.warmup < 0:
         raise ValueError(f"--repeats must be >= 1 and --warmup >= 0, got {args.repeats} and {args.warmup}")
     if args.threads is not None and args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
     auto = "cuda" if torch.cuda.is_available() else "cpu"
-    shapes, device = _shapes(args), check_device(auto if args.device == "auto" else args.device)  # bad input: exit 2 (pcalm.cli)
+    shapes, device = _shapes(args), check_device(auto if args.device == "auto" else args.device)  # bad input: exit 2 (pcalm.commands.cli)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     report = run_bench(shapes, device, args.warmup, args.repeats)

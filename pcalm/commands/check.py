@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pcalm import exit_status
+from pcalm.runtime import exit_status
 from pcalm.commands.ray_options import add_ray_options, ray_options
 from pcalm.commands.train import add_threads_option, given_threads
 
@@ -26,9 +26,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the selected checks, print the verdict table, write the report; exit 1 if any claim fails."""
+    """Run the selected checks, print the verdict table, write the report; exit 0 if every claim
+    holds, 1 if any fails or raised, 4 if none fails but some are undecided."""
     from paper_checks import CheckContext, run_checks, write_results
-    from paper_checks.report import verdict_table
+    from paper_checks.report import overall, verdict_table
 
     claims = [c.strip().upper() for c in args.only.split(",") if c.strip()] or None
     ctx = CheckContext(tier=args.tier, method=args.algo, out=args.out, seed=args.seed, ray=ray_options(args), threads=given_threads(args))
@@ -36,4 +37,4 @@ def run(args: argparse.Namespace) -> int:
     results, report = write_results(verdicts, ctx)
     print(verdict_table(verdicts))
     print(f"wrote {report} and {results}")
-    return exit_status.OK if all(v.holds for v in verdicts) else exit_status.CLAIM_FAILS
+    return {"holds": exit_status.OK, "fails": exit_status.CLAIM_FAILS, "undecided": exit_status.UNDECIDED}[overall([v.verdict for v in verdicts])]

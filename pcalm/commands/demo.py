@@ -23,12 +23,12 @@ def run(args: argparse.Namespace) -> int:
     """Cosine of PC's and PC-ALM's weight gradients (T = 2L, eta = 1/lambda_max) to BP's."""
     import torch
 
-    from pcalm.algorithms import BP, PC, PCALM
+    from pcalm.engine.algorithms import BP, PC, PCALM
     from pcalm.data import load_dataset
-    from pcalm.inference import infer
-    from pcalm.metrics import gradient_cosine, layer_cosines
+    from pcalm.engine.inference import infer
+    from pcalm.engine.metrics import gradient_cosine, layer_cosines
     from pcalm.models import ResidualMLP
-    from pcalm.step_size import activity_lambda_max
+    from pcalm.engine.step_size import activity_lambda_max
 
     x, y = load_dataset("digits").training_batch(args.batch_size, args.seed)
     model = ResidualMLP(x.shape[1], args.width, args.depth, y.shape[1], args.activation, seed=args.seed, dtype=torch.float64)

@@ -10,8 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from pcalm import exit_status
-from pcalm.choices import ALGOS
+from pcalm.runtime import exit_status
+from pcalm.runtime.choices import ALGOS
 from pcalm.commands.train import add_shared_options, given_threads, shared_settings
 from pcalm.commands.ray_options import add_ray_options, ray_options
 
@@ -31,15 +31,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the missing cells; print how many ran, were skipped and diverged."""
-    from pcalm.grid import GridSpec, run_grid
-    from pcalm.training import TrainConfig
+    from pcalm.experiments.grid import GridSpec, run_grid
+    from pcalm.experiments.training import TrainConfig
 
     threads = given_threads(args)
     spec = GridSpec(
         widths=tuple(args.widths), depths=tuple(args.depths), activations=tuple(args.activations),
         algos=tuple(args.algos), seeds=tuple(args.seeds), base=TrainConfig(**shared_settings(args)),
     )
-    result = run_grid(spec, args.out, progress=not args.quiet, ray=ray_options(args), threads=threads)  # bad input, missing data: exit 2 (pcalm.cli)
+    result = run_grid(spec, args.out, progress=not args.quiet, ray=ray_options(args), threads=threads)  # bad input, missing data: exit 2 (pcalm.commands.cli)
     diverged = sum(cell.status == "diverged" for cell in result.cells)
     print(f"grid: ran {result.ran} cells, skipped {result.skipped} already done; {len(result.cells)} rows, {diverged} diverged")
     print(f"wrote {args.out / 'cells.csv'}, {args.out / 'grid_summary.csv'} and {len(result.figures)} heatmaps")

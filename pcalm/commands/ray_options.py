@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from pcalm.grid_ray import RayOptions
+from pcalm.experiments.grid_ray import RayOptions
 
 
 def add_ray_options(parser: argparse.ArgumentParser) -> None:

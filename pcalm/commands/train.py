@@ -1,6 +1,6 @@
 """``pcalm train``: train the paper's residual MLP with BP, PC or PC-ALM; write metrics.csv and summary.json.
 
-Exit status (pcalm.exit_status): 0 trained, 3 diverged (summary.json says where), 2 bad input or missing data.
+Exit status (pcalm.runtime.exit_status): 0 trained, 3 diverged (summary.json says where), 2 bad input or missing data.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from pcalm import exit_status
-from pcalm.choices import ALGOS, DATASETS, DTYPE_NAMES
+from pcalm.runtime import exit_status
+from pcalm.runtime.choices import ALGOS, DATASETS, DTYPE_NAMES
 
 
 def eta_value(text: str) -> float | str:
@@ -24,7 +24,7 @@ def eta_value(text: str) -> float | str:
 
 
 def add_threads_option(parser: argparse.ArgumentParser) -> None:
-    """--threads (of ``train``, ``grid`` and ``check``): overrides the rule of :mod:`pcalm.threads`."""
+    """--threads (of ``train``, ``grid`` and ``check``): overrides the rule of :mod:`pcalm.runtime.threads`."""
     parser.add_argument(
         "--threads", type=int, default=None,
         help="torch CPU threads of every run in this process (default: one for small nets, all cores for large ones, "
@@ -34,7 +34,7 @@ def add_threads_option(parser: argparse.ArgumentParser) -> None:
 
 def given_threads(args: argparse.Namespace) -> int | None:
     """The --threads count given, refused (ValueError, exit 2) below 1; None for the rule."""
-    from pcalm.threads import check_thread_count  # torch-free
+    from pcalm.runtime.threads import check_thread_count  # torch-free
 
     return check_thread_count(args.threads)
 
@@ -81,10 +81,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Train one run; print its final metrics."""
-    from pcalm.training import TrainConfig, train
+    from pcalm.experiments.training import TrainConfig, train
 
     config = TrainConfig(algo=args.algo, width=args.width, depth=args.depth, activation=args.activation, seed=args.seed, **shared_settings(args))
-    result = train(config, args.out, progress=not args.quiet, threads=given_threads(args))  # bad input, missing data: exit 2 (pcalm.cli)
+    result = train(config, args.out, progress=not args.quiet, threads=given_threads(args))  # bad input, missing data: exit 2 (pcalm.commands.cli)
     eta = "" if result.eta is None else f" eta={result.eta:.4g}"
     threads = f"{result.threads} thread{'s' * (result.threads > 1)}"
     print(f"{config.algo} N={config.width} L={config.depth} {config.activation} on {config.dataset}:{eta} {result.steps_done} steps in {result.wall_time_s:.1f} s on {threads}")

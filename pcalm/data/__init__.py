@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pcalm.choices import DATASETS
+from pcalm.runtime.choices import DATASETS
 from pcalm.data.dataset import DataNotFoundError, Dataset, batch_order
 from pcalm.data.digits import digits_dataset
 from pcalm.data.mnist1d import mnist1d_dataset

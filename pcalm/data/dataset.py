@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from pcalm.errors import DataNotFoundError  # noqa: F401  (re-exported: the loaders raise it from here)
+from pcalm.runtime.errors import DataNotFoundError  # noqa: F401  (re-exported: the loaders raise it from here)
 
 Tensor = torch.Tensor
 

@@ -1,7 +1,7 @@
 """Models: the home of each layer's formula mu_l (DESIGN section 1), per layer (``predict``,
 ``vjp``, ``param_grads``) and, for the residual MLP, with all hidden layers stacked
 (:mod:`pcalm.models.residual_stacked`, which the fast path applies). The fused CPU run
-(``pcalm/stacked/fused_steps.cpp``) is the one deliberate second copy of the stacked formulas."""
+(``pcalm/engine/stacked/fused_steps.cpp``) is the one deliberate second copy of the stacked formulas."""
 
 from pcalm.models.base import LayeredModel
 from pcalm.models.mlp import MLP

@@ -18,7 +18,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from pcalm.activations import get_activation
+from pcalm.models.activations import get_activation
 from pcalm.models.base import LayeredModel
 
 Tensor = torch.Tensor

@@ -2,8 +2,8 @@
 per-layer ones of :mod:`pcalm.models.residual`: the same mu_l, e J_l and weight gradient, written
 for a state that holds every hidden layer in one (L-1, B, N) tensor, so that one step of all
 layers is a handful of batched matmuls and in-place elementwise ops. The fast path
-(:mod:`pcalm.stacked`) holds the buffers and the loop; ``tests/test_models.py`` compares these
-formulas with the per-layer ones directly. The fused CPU run (``pcalm/stacked/fused_steps.cpp``)
+(:mod:`pcalm.engine.stacked`) holds the buffers and the loop; ``tests/pcalm/models/test_models.py`` compares these
+formulas with the per-layer ones directly. The fused CPU run (``pcalm/engine/stacked/fused_steps.cpp``)
 is the one deliberate second copy of them, in C++, checked against the reference loop.
 
 Stacked state (index i holds hidden layer l = i + 1; N the width, B the batch):
@@ -17,7 +17,7 @@ Stacked state (index i holds hidden layer l = i + 1; N the width, B the batch):
 
 Every slice shifts by at most one layer: layer l's formulas read layers l-1, l, l+1 only. So
 the step and the prediction pass can run on the top hidden layers alone, indices ``first`` and
-up (the wavefront of :mod:`pcalm.stacked.run`: below it every error is 0 and nothing changes).
+up (the wavefront of :mod:`pcalm.engine.stacked.run`: below it every error is 0 and nothing changes).
 """
 
 from __future__ import annotations

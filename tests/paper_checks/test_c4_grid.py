@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 import paper_checks.c4_grid as c4
-import pcalm.grid
+import pcalm.experiments.grid
 from paper_checks import CheckContext
 from paper_checks.c4_grid import judge
-from pcalm.grid import CellResult, GridResult, GridSpec
-from pcalm.training import TrainConfig
+from pcalm.experiments.grid import CellResult, GridResult, GridSpec
+from pcalm.experiments.training import TrainConfig
 
 SPEC = GridSpec((8, 32), (8, 32), ("relu",), seeds=(0,), base=TrainConfig(epochs=1))
 
@@ -70,7 +70,7 @@ def test_a_grid_of_other_code_is_trained_afresh(tmp_path, monkeypatch):
     ctx = CheckContext(out=tmp_path)
     assert c4.check(ctx).evidence["digits"]["ran"] == 3  # bp, pc, pc-alm
     assert c4.check(ctx).evidence["digits"]["resumed"] == 3  # same code: resumed
-    monkeypatch.setattr(pcalm.grid, "code_fingerprint", lambda: "0123456789ab")
+    monkeypatch.setattr(pcalm.experiments.grid, "code_fingerprint", lambda: "0123456789ab")
     again = c4.check(ctx).evidence["digits"]
     assert again["ran"] == 3 and again["resumed"] == 0
 

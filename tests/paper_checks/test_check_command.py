@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from pcalm.cli import main
+from pcalm.commands.cli import main
 
 CLAIMS = ["C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8"]
 

@@ -10,7 +10,7 @@ import pytest
 import paper_checks.run
 from paper_checks import CheckContext, Criterion, Verdict, run_checks, write_results
 from paper_checks.report import FIGURE_CAPTIONS, caption
-from pcalm.cli import main
+from pcalm.commands.cli import main
 
 
 def verdict(claim: str, measured: float) -> Verdict:

@@ -1,0 +1,62 @@
+"""What an inference returns, and the divergence error it raises instead of NaN gradients."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import torch
+
+if TYPE_CHECKING:
+    from pcalm.engine.schedule import Schedule
+
+Tensor = torch.Tensor
+
+
+class NonFiniteActivityError(FloatingPointError):
+    """Raised when a PC / PC-ALM run diverges: some layer's activities, errors or energy
+    term stop being finite (or BP's loss does)."""
+
+
+@dataclass
+class InferenceResult:
+    """What one inference produces.
+
+    weight_grads / bias_grads: per layer, aligned with ``model.weights()`` / ``model.biases()``,
+    gradients of the batch-mean objective (the sign and scale autograd puts in ``.grad``).
+    z: final hidden activities [z_1..z_{L-1}]. lam: multipliers used for the weight gradient
+    (PC: zeros; BP: BP's backward signals -B dl/dz_l). energies: the objective after each
+    activity step, index 0 being the feedforward start (BP: the loss alone); layer_energies:
+    its per-layer terms, shape (len(energies), L). eta: the activity step used (None for BP).
+    work: what the run counted as it ran (PC / PC-ALM): "layer_steps", one hidden layer's
+    activity step and prediction pass each, and "dual_updates", one hidden layer's
+    lam_l <- lam_l + alpha eps_l each (empty for BP).
+    """
+
+    weight_grads: list[Tensor]
+    bias_grads: list[Tensor | None]
+    z: list[Tensor]
+    lam: list[Tensor]
+    energies: Tensor
+    layer_energies: Tensor
+    eta: float | None
+    work: dict[str, int] = field(default_factory=dict)
+
+
+def raise_if_not_finite(per_layer: Tensor, schedule: Schedule) -> None:
+    """Stop with the first activity step and layer whose energy term (hence its activities or
+    errors) stopped being finite.
+
+    Arguments:
+        per_layer: the (steps + 1, L) table of L_rho's per-layer terms.
+        schedule: the run's schedule, named in the message with its eta, alpha and rho.
+    """
+    finite = torch.isfinite(per_layer)
+    if bool(finite.all()):
+        return
+    step, layer = (int(i) for i in (~finite).nonzero()[0])
+    raise NonFiniteActivityError(
+        f"{schedule.name}: diverged at activity step {step}: the energy of layer {layer + 1} is no longer finite "
+        f"(its activities or errors overflowed; eta={schedule.eta}, alpha={schedule.alpha}, rho={schedule.rho}); "
+        "the step size is probably too large"
+    )

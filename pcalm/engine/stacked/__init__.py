@@ -1,0 +1,15 @@
+"""The fast path: the canonical schedule of DESIGN section 3 for the residual MLP with all hidden
+layers stacked, in two ways that give the same numbers to rounding:
+
+- the eager ops (:mod:`pcalm.engine.stacked.run`): the stacked formulas of
+  :mod:`pcalm.models.residual_stacked` on preallocated buffers, in a Python loop, on any device;
+- the fused CPU run (``fused_steps.cpp``, built on first use by :mod:`pcalm.engine.stacked.fused`): the
+  same formulas written once more, in C++, one layer at a time while it is in cache.
+
+Both consume the resolved :class:`pcalm.engine.schedule.Schedule` (its ``alphas`` say which steps end
+with a dual step); neither decides the schedule.
+"""
+
+from pcalm.engine.stacked.run import SKEW, augmented_lagrangian, supports
+
+__all__ = ["SKEW", "augmented_lagrangian", "supports"]

@@ -1,0 +1,31 @@
+"""The fingerprint of the code that produces results: a short hash of pcalm's own source files.
+
+A resumable run (the grid, :mod:`pcalm.experiments.grid`) keeps it beside its results, so that cells trained
+by earlier code are not mixed with, or mistaken for, what the current code computes.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from pathlib import Path
+
+# The whole package (pcalm/, this file's grandparent), not only this folder: every layer's code
+# determines the results.
+PACKAGE = Path(__file__).resolve().parents[1]
+SOURCE_PATTERNS = ("*.py", "*.cpp")
+
+
+def code_fingerprint(package: Path = PACKAGE) -> str:
+    """12 hex digits of the SHA-256 over the relative paths and contents of the package's Python
+    and C++ sources (``SOURCE_PATTERNS``, recursively, in sorted order)."""
+    return _fingerprint(package.resolve())
+
+
+@functools.cache
+def _fingerprint(package: Path) -> str:
+    digest = hashlib.sha256()
+    files = sorted(path for pattern in SOURCE_PATTERNS for path in package.rglob(pattern))
+    for path in files:
+        digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
