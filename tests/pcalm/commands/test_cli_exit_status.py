@@ -204,8 +204,8 @@ def test_the_exit_status_and_output_modules_are_torch_free() -> None:
     # bad --out refused before torch is even imported).
     code = (
         "import importlib.util, sys\n"
-        "for name in ('exit_status', 'output_dir'):\n"
-        f"    spec = importlib.util.spec_from_file_location(name, {str(REPO / 'pcalm')!r} + f'/{{name}}.py')\n"
+        "for name in ('runtime/exit_status', 'experiments/output_dir'):\n"
+        f"    spec = importlib.util.spec_from_file_location(name.split('/')[1], {str(REPO / 'pcalm')!r} + f'/{{name}}.py')\n"
         "    spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
         "print('torch' in sys.modules)\n"
     )
