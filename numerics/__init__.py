@@ -9,10 +9,11 @@ Imports nothing else of the project. Modules, one job each:
 - ``kkt``: the saddle-point residual in stacked per-sample form.
 - ``equilibrium``: exact linear equilibria (one sparse solve) and PC's F*.
 - ``flow``: the continuous primal-dual flow, its Jacobian and eigenvalues, ``solve_ivp``.
-- ``schedule``: the canonical discrete schedule, its linear map, spectral radius, stable eta.
+- ``schedule``: the canonical discrete schedule, its linear map, spectral radius (with LAPACK's
+  error bound), largest stable eta and alpha.
 - ``schedule_jacobian``: the schedule's Jacobian at a state of a nonlinear net, its spectral radius (C8).
 - ``hessian``: lambda_max of the activity Hessian (dense and power iteration), eta = 1/lambda_max.
-- ``saddle``: nonlinear saddle points by ``scipy.optimize.root``.
+- ``saddle``: nonlinear fixed points (PC-ALM's saddle, PC's equilibrium) by ``scipy.optimize.root``.
 - ``residual``: the linear residual MLP as a plain linear net.
 """
 
@@ -32,18 +33,21 @@ from numerics.flow import FlowResult, flow_eigenvalues, flow_jacobian, integrate
 from numerics.hessian import hessian_lambda_max, hessian_lambda_max_power, hessian_vector_product, paper_eta
 from numerics.linear import activity_hessian, constraint_matrix, kkt_matrix, readout_matrix
 from numerics.residual import residual_effective_weights, residual_scales, residual_weight_grads
-from numerics.saddle import nonlinear_saddle
+from numerics.saddle import FixedPointSolve, nonlinear_saddle, solve_fixed_point
 from numerics.schedule import (
+    largest_stable_alpha,
     largest_stable_eta,
     outer_iteration,
     run_schedule,
     schedule_map,
+    schedule_radius_error_bound,
     schedule_spectral_radius,
 )
 from numerics.schedule_jacobian import outer_iteration_jacobian, spectral_radius_at
 
 __all__ = [
     "BPResult",
+    "FixedPointSolve",
     "FlowResult",
     "InferenceState",
     "activity_grads",
@@ -62,10 +66,12 @@ __all__ = [
     "integrate_flow",
     "kkt_matrix",
     "lagrangian",
+    "largest_stable_alpha",
     "largest_stable_eta",
     "linear_equilibrium",
     "multiplier_grads",
     "nonlinear_saddle",
+    "solve_fixed_point",
     "outer_iteration",
     "outer_iteration_jacobian",
     "paper_eta",
@@ -76,6 +82,7 @@ __all__ = [
     "residual_weight_grads",
     "run_schedule",
     "schedule_map",
+    "schedule_radius_error_bound",
     "schedule_spectral_radius",
     "spectral_radius_at",
     "weight_grads",

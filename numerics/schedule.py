@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from scipy.linalg import eig
 
 from numerics.energy import activity_grads, feedforward, multiplier_grads
 from numerics.equilibrium import InferenceState, state_at
@@ -116,6 +117,60 @@ def largest_stable_eta(
         raise ValueError("no stable eta near zero for these alpha, rho, k")
     hi = 1.25 * lo
     while stable(hi):
+        lo, hi = hi, 1.25 * hi
+    while hi - lo > rtol * hi:
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if stable(mid) else (lo, mid)
+    return lo
+
+
+def schedule_radius_error_bound(
+    weights: Sequence[Array], eta: float, alpha: float, rho: float = 1.0, inner_steps: int = 1
+) -> tuple[float, float]:
+    """``(rho(M), bound)``: the spectral radius of ``schedule_map`` and a first-order bound on
+    LAPACK's error in it. A backward-stable eigensolver returns the exact eigenvalues of M + E
+    with ``||E||_2 <~ n u ||M||_2`` (u the unit roundoff, n the order); a simple eigenvalue then
+    moves by at most ``kappa ||E||_2``, ``kappa = 1 / |y^H x|`` its condition number (x, y its
+    unit right and left eigenvectors). The bound is ``n u ||M||_2 kappa`` for the eigenvalue of
+    largest modulus; a radius above 1 by less than it is not distinguishable from 1."""
+    m = schedule_map(weights, eta, alpha, rho, inner_steps)
+    if not m.size:
+        return 0.0, 0.0
+    values, left, right = eig(m, left=True, right=True)
+    top = int(np.argmax(np.abs(values)))
+    x, y = right[:, top], left[:, top]
+    overlap = abs(np.vdot(y, x)) / (np.linalg.norm(x) * np.linalg.norm(y))
+    kappa = 1.0 / overlap if overlap > 0 else np.inf
+    bound = m.shape[0] * np.finfo(float).eps / 2 * np.linalg.norm(m, 2) * kappa
+    return float(np.abs(values[top])), float(bound)
+
+
+def largest_stable_alpha(
+    weights: Sequence[Array],
+    eta: float,
+    rho: float = 1.0,
+    inner_steps: int = 1,
+    alpha_cap: float = 1e3,
+    rtol: float = 1e-6,
+) -> float:
+    """Largest dual step ``alpha`` with ``schedule_spectral_radius < 1`` at the given eta, rho, k.
+
+    Method: from ``alpha = 1e-3`` (checked stable; at alpha = 0 the map has the eigenvalue 1 of
+    the frozen multipliers) grow alpha by factors of 1.25 until the radius reaches 1, then bisect
+    that bracket to relative width ``rtol``; returns the stable end, the edge of the stable
+    interval that contains small alpha. ``alpha_cap`` (inf returned) where still stable there;
+    NaN where even ``alpha = 1e-3`` is unstable."""
+
+    def stable(alpha: float) -> bool:
+        return schedule_spectral_radius(weights, eta, alpha, rho, inner_steps) < 1.0
+
+    lo = 1e-3
+    if not stable(lo):
+        return float("nan")
+    hi = 1.25 * lo
+    while stable(hi):
+        if hi > alpha_cap:
+            return float("inf")
         lo, hi = hi, 1.25 * hi
     while hi - lo > rtol * hi:
         mid = 0.5 * (lo + hi)

@@ -28,6 +28,7 @@ import time
 
 import numpy as np
 
+from paper_checks.c4_trained_cosine import trained_cosine
 from paper_checks.verdict import CheckContext, Criterion, Verdict
 from pcalm.data import DataNotFoundError, load_dataset
 from pcalm.experiments.grid import GridResult, GridSpec, mean_accuracy, run_grid, seed_runs, stale
@@ -168,4 +169,7 @@ def check(ctx: CheckContext) -> Verdict:
     if ctx.ray is not None:
         criteria.append(Criterion("cells whose Ray task failed (no result)", float(len(failed)), "<=", 0.0, "a cell that did not run is no evidence either way: the claim is judged on complete grids"))
         evidence["failed_cells"] = failed
+    cosine_criteria, cosine_evidence, cosine_figures = trained_cosine(ctx)  # the trained-net cosine (c4_trained_cosine)
+    criteria, figures = criteria + cosine_criteria, figures + cosine_figures
+    evidence.update(cosine_evidence)
     return Verdict("C4", "Nonlinear nets: PC-ALM matches BP over the grid; PC falls behind deep and narrow", criteria, evidence, figures, time.perf_counter() - start)

@@ -58,3 +58,17 @@ def test_ratio_plot_draws_the_two_thresholds_of_the_verdict(tmp_path, monkeypatc
     c5._plot_ratios(CheckContext(out=tmp_path), np.ones(8), np.full(8, 1e-3), "pc-alm")
     assert sorted(t.y for t in drawn["thresholds"]) == [c5.PC_CONCENTRATION_CEILING, c5.GRADIENT_RATIO_FLOOR] == [0.1, 1 / 3]
     assert (drawn["band"].low, drawn["band"].high) == (1, 4)  # the lower half, where PC's median is judged
+
+
+def test_a_negated_or_mis_sized_gradient_fails_c5s_budget_criteria():
+    """Planted: per-layer gradients equal to BP's negated (cosine -1, ratio 1) must fail the
+    direction criterion; ratios of 10 or 0.1 (cosine 1) must fail the size criteria."""
+    import torch
+
+    bp = [torch.randn(4, 3, generator=torch.Generator().manual_seed(l)) for l in range(5)]
+    def states(grads):
+        return [c.state for c in c5.budget_criteria("pc-alm", c5.norm_ratios(grads, bp), np.array(c5.layer_cosines(grads, bp)))]
+    assert states(bp) == ["holds", "holds", "holds"]
+    assert states([-g for g in bp]) == ["fails", "holds", "holds"]
+    assert states([10 * g for g in bp]) == ["holds", "holds", "fails"]
+    assert states([0.1 * g for g in bp]) == ["holds", "fails", "holds"]

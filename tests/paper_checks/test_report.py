@@ -69,7 +69,7 @@ def test_results_of_another_method_tier_or_seed_are_replaced(tmp_path, other):
 
 def test_every_figure_has_a_caption_saying_what_a_false_claim_would_show():
     figures = ("c2_convergence.png", "c3_pc_cosine_vs_depth.png", "heatmap_relu.png", "c5_credit_heatmaps.png", "c5_arrival_times.png", "c5_gradient_ratios.png",
-               "c7_budget_scaling.png", "c8_distance.png", "c8_cosine_to_bp.png", "c8_lam_norm.png", "c8_z_from_feedforward.png", "c8_eps_norm.png")
+               "c7_budget_scaling.png", "c7_budget_099.png", "c4_trained_cosine.png", "c8_distance.png", "c8_cosine_to_bp.png", "c8_lam_norm.png", "c8_z_from_feedforward.png", "c8_eps_norm.png")
     for name in figures:
         assert "Were C" in caption(f"/some/out/figures/{name}"), name
     assert caption("unknown.png") == ""
