@@ -1,5 +1,5 @@
-"""`pcalm check --quick`: all eight claims hold, report and figures are written, exit 0; with
-`--algo pc` (the negative control) C1, C4, C5 and C7 fail and the exit status is 1.
+"""`pcalm check --quick`: all nine claims hold, report and figures are written, exit 0; with
+`--algo pc` (the negative control) C1, C4, C5, C7 and C9 fail and the exit status is 1.
 
 The two runs share one output folder, so the second resumes the C4 grid the first trained
 (the grid always trains BP, PC and PC-ALM; only the method judged changes).
@@ -11,7 +11,7 @@ import pytest
 
 from pcalm.commands.cli import main
 
-CLAIMS = ["C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8"]
+CLAIMS = ["C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9"]
 
 
 @pytest.fixture(scope="module")
@@ -38,15 +38,15 @@ def test_quick_tier_passes_with_report_and_figures(quick, out):
     assert report.count("](figures/") + report.count("](c4_grid") >= len(figures)
 
 
-def test_pc_as_the_method_fails_c1_c4_c5_c7(quick, out):
+def test_pc_as_the_method_fails_c1_c4_c5_c7_c9(quick, out):
     status = main(["check", "--quick", "--algo", "pc", "--out", str(out)])
     results = json.loads((out / "results.json").read_text())
     verdicts = {v["claim"]: v["verdict"] for v in results["verdicts"]}
     assert status == 1
-    assert {claim for claim, verdict in verdicts.items() if verdict == "fails"} >= {"C1", "C4", "C5", "C7"}
+    assert {claim for claim, verdict in verdicts.items() if verdict == "fails"} >= {"C1", "C4", "C5", "C7", "C9"}
     assert results["method"] == "pc"
 
 
 def test_unknown_claim_is_a_clear_error(capsys, tmp_path):
-    assert main(["check", "--only", "C9", "--out", str(tmp_path)]) == 2
-    assert "pcalm check: only: unknown claim 'C9'" in capsys.readouterr().err
+    assert main(["check", "--only", "C10", "--out", str(tmp_path)]) == 2
+    assert "pcalm check: only: unknown claim 'C10'" in capsys.readouterr().err
