@@ -111,14 +111,13 @@ def _augmented_lagrangian(model: LayeredModel, x: Tensor, y: Tensor, schedule: S
     for step, alpha in enumerate(schedule.alphas, start=1):
         z = activity_step(model, z, e, eta)
         eps = prediction_errors(model, x, y, z)
-        e = effective_errors(eps, lam, rho)
         trace.append(layer_energies(eps, lam, rho))
         if observer is not None:
-            observer(step, z, lam, e)
+            observer(step, z, lam, effective_errors(eps, lam, rho))
         if alpha != 0.0:  # PC (alpha = 0): lam stays 0
             lam = dual_step(lam, eps, alpha)
-            e = effective_errors(eps, lam, rho)
             dual_updates += len(lam)
+        e = effective_errors(eps, lam, rho)  # at the lam the next step (or the weight gradient) reads
     per_layer = torch.stack(trace)
     raise_if_not_finite(per_layer, schedule)
     work = {"layer_steps": len(schedule.alphas) * len(z), "dual_updates": dual_updates}
