@@ -16,6 +16,7 @@ CHECK_MODULES = {
     "C6": "paper_checks.c6_budget",
     "C7": "paper_checks.c7_budget_scaling",
     "C8": "paper_checks.c8_long_budget",
+    "C9": "paper_checks.c9_conv",
 }
 
 

@@ -40,6 +40,8 @@ FIGURE_CAPTIONS = {
     "c8_cosine_to_bp.png": "Cosine of the engine's weight gradient to BP's over the long budget. Where r > 1 it peaks and then falls: accurate at a budget, not in a limit. Were C8 false, a net with r < 1 would not climb towards 1 (the saddle's gradient is BP's).",
     "c8_lam_norm.png": "Norm of the multipliers lam over the long budget; they settle where r < 1 and grow where r > 1. Were C8 false, they would grow on a net with r < 1 or settle on one with r > 1.",
     "c8_z_from_feedforward.png": "Distance of the activities z from the feedforward pass over the long budget (0 at the saddle, where every hidden eps is 0). Were C8 false, a net with r < 1 would not settle to the saddle's distance.",
+    "c9_pc_cosine_vs_depth.png": "Cosine of PC's exact equilibrium gradient to BP's against depth on random linear conv stacks (mean and spread over seeds; PC-ALM's is 1 to 1e-9 on every stack, criteria (a)). Were C9's PC contrast false, the line would stay at 1.",
+    "c9_heatmap_": "Residual CNN (relu): test accuracy of BP, PC and PC-ALM per channels and depth, then BP - PC-ALM and BP - PC (red: BP ahead). Were C9 false, the BP - PC-ALM panel would show red cells where BP learns.",
     "c8_eps_norm.png": "Norm of the hidden errors eps over the long budget (0 at the saddle). Were C8 false, it would not shrink towards 0 on a net with r < 1.",
 }
 

@@ -15,6 +15,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--repeats", type=int, default=7, help="timed runs per figure (the median is reported)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs before timing")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's own choice)")
+    parser.add_argument("--model", choices=("residual-mlp", "conv"), default="residual-mlp", help="conv: time the residual CNN's steps (--shape L,C,B with C channels) on --image-size inputs")
+    parser.add_argument("--image-size", type=int, default=8, help="side of the conv model's square grey inputs (8: digits, 28: MNIST)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     parser.add_argument("--out", type=Path, default=Path("results/bench"), help="folder for bench.json and bench.md")
     parser.set_defaults(func=run)
@@ -22,6 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _shapes(args: argparse.Namespace) -> tuple[tuple[int, int, int], ...]:
     from pcalm.experiments.bench import FULL_SHAPES, QUICK_SHAPES
+    from pcalm.experiments.bench_conv import CONV_FULL_SHAPES, CONV_QUICK_SHAPES
 
     if args.shape:
         shapes = []
@@ -31,6 +34,8 @@ def _shapes(args: argparse.Namespace) -> tuple[tuple[int, int, int], ...]:
                 raise ValueError(f"--shape: expected depth,width,batch with depth >= 3 and width, batch >= 1, got {text!r}")
             shapes.append(tuple(int(p) for p in parts))
         return tuple(shapes)
+    if args.model == "conv":
+        return CONV_FULL_SHAPES if args.full else CONV_QUICK_SHAPES
     return FULL_SHAPES if args.full else QUICK_SHAPES
 
 
@@ -50,8 +55,16 @@ def run(args: argparse.Namespace) -> int:
     shapes, device = _shapes(args), check_device(auto if args.device == "auto" else args.device)  # bad input: exit 2 (pcalm.commands.cli)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    report = run_bench(shapes, device, args.warmup, args.repeats)
-    table = markdown_table(report)
+    if args.model == "conv":
+        from pcalm.experiments.bench_conv import conv_markdown_table, run_conv_bench
+
+        if args.image_size < 3:
+            raise ValueError(f"--image-size must be >= 3, got {args.image_size}")
+        report = run_conv_bench(shapes, args.image_size, device, args.warmup, args.repeats)
+        table = conv_markdown_table(report)
+    else:
+        report = run_bench(shapes, device, args.warmup, args.repeats)
+        table = markdown_table(report)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench.json").write_text(json.dumps(report, indent=2))
     (args.out / "bench.md").write_text(f"{describe(report['machine'])}\n\n{json.dumps(report['machine'])}\n\n{table}\n")

@@ -1,4 +1,4 @@
-"""``pcalm train``: train the paper's residual MLP with BP, PC or PC-ALM; write metrics.csv and summary.json.
+"""``pcalm train``: train the paper's residual MLP (or ``--model conv``, the residual CNN) with BP, PC or PC-ALM; write metrics.csv and summary.json.
 
 Exit status (pcalm.runtime.exit_status): 0 trained, 3 diverged (summary.json says where), 2 bad input or missing data.
 """
@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from pcalm.runtime import exit_status
-from pcalm.runtime.choices import ALGOS, DATASETS, DTYPE_NAMES
+from pcalm.runtime.choices import ALGOS, DATASETS, DTYPE_NAMES, MODELS
 
 
 def eta_value(text: str) -> float | str:
@@ -41,6 +41,7 @@ def given_threads(args: argparse.Namespace) -> int | None:
 
 def add_shared_options(parser: argparse.ArgumentParser) -> None:
     """Options every run of ``train`` and ``grid`` shares (defaults: the paper's)."""
+    parser.add_argument("--model", choices=MODELS, default="residual-mlp", help="the paper's residual MLP, or conv: a residual CNN (width = channels, depth = layers; image data sets)")
     parser.add_argument("--dataset", choices=DATASETS, default="digits", help="digits is bundled (offline); mnist and fmnist are read from --data-dir")
     parser.add_argument("--data-dir", default=None, help="where MNIST / Fashion-MNIST live (torchvision layout; default ./data)")
     parser.add_argument("--download", action="store_true", help="let torchvision download MNIST / Fashion-MNIST (needs pcalm[vision] and network)")
@@ -63,14 +64,14 @@ def shared_settings(args: argparse.Namespace) -> dict:
     return dict(
         dataset=args.dataset, data_dir=args.data_dir, download=args.download, epochs=args.epochs, batch_size=args.batch_size,
         eta=args.eta, alpha=args.alpha, rho=args.rho, steps=args.steps, lr=args.lr, device=args.device, dtype=args.dtype,
-        split_seed=args.split_seed,
+        split_seed=args.split_seed, model=args.model,
     )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("train", help="train a residual MLP with BP, PC or PC-ALM")
     parser.add_argument("--algo", choices=ALGOS, default="pc-alm", help="how the weight gradient is computed")
-    parser.add_argument("--width", type=int, default=32, help="width N of the hidden layers")
+    parser.add_argument("--width", type=int, default=32, help="width N of the hidden layers (conv: channels C)")
     parser.add_argument("--depth", type=int, default=32, help="depth L (weight layers)")
     parser.add_argument("--activation", default="relu", help="linear, tanh or relu")
     parser.add_argument("--seed", type=int, default=0, help="seed of the weights and of the batch order")
@@ -87,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
     result = train(config, args.out, progress=not args.quiet, threads=given_threads(args))  # bad input, missing data: exit 2 (pcalm.commands.cli)
     eta = "" if result.eta is None else f" eta={result.eta:.4g}"
     threads = f"{result.threads} thread{'s' * (result.threads > 1)}"
-    print(f"{config.algo} N={config.width} L={config.depth} {config.activation} on {config.dataset}:{eta} {result.steps_done} steps in {result.wall_time_s:.1f} s on {threads}")
+    family = "conv " if config.model == "conv" else ""
+    print(f"{family}{config.algo} N={config.width} L={config.depth} {config.activation} on {config.dataset}:{eta} {result.steps_done} steps in {result.wall_time_s:.1f} s on {threads}")
     if result.final is not None:
         final = result.final
         print(f"epoch {final.epoch}: test acc {final.test_acc:.4f}, test mse {final.test_mse:.4f}, cosine to BP {final.cosine_to_bp:.4f}")

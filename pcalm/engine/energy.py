@@ -4,6 +4,8 @@ them against autograd of L_rho).
 
     L_rho = 1/B ( 1/2 ||eps_L||^2 + sum_l <lam_l, eps_l> + rho/2 ||eps_l||^2 )
 
+with every norm and inner product summed over all non-batch dimensions (vectors or feature maps).
+
 Every function reads, for layer l, only layers l-1, l and l+1.
 """
 
@@ -21,7 +23,7 @@ def prediction_errors(model: LayeredModel, x: Tensor, y: Tensor, z: list[Tensor]
     (DESIGN section 1): one prediction pass. Layer l's error reads z_{l-1} and z_l only.
 
     Arguments:
-        model: the network (its ``predict``); x: (B, n_0) the clamped input z_0; y: (B, n_L) the
+        model: the network (its ``predict``); x: (B, ...) the clamped input z_0; y: (B, ...) the
             target; z: the hidden activities [z_1..z_{L-1}].
 
     Returns:
@@ -87,16 +89,15 @@ def layer_energies(eps: list[Tensor], lam: list[Tensor], rho: float) -> Tensor:
     return torch.stack(hidden + [0.5 * (eps[-1] * eps[-1]).sum() / batch])
 
 
-def weight_gradients(model: LayeredModel, x: Tensor, z: list[Tensor], e: list[Tensor]) -> tuple[list[Tensor], list[Tensor | None]]:
-    """dL_rho/dW_l at (z, lam), from layer l's effective error e_l and its input z_{l-1} alone:
+def weight_gradients(model: LayeredModel, x: Tensor, z: list[Tensor], e: list[Tensor]) -> list[list[Tensor]]:
+    """dL_rho/dtheta_l at (z, lam), from layer l's effective error e_l and its input z_{l-1} alone:
     the gradient of -1/B <e_l, mu_l(z_{l-1})> in layer l's parameters (``model.param_grads``).
 
     Arguments:
-        model: the network; x: (B, n_0) the input; z: [z_1..z_{L-1}]; e: [e_1..e_L].
+        model: the network; x: (B, ...) the input; z: [z_1..z_{L-1}]; e: [e_1..e_L].
 
     Returns:
-        (weight gradients [dL/dW_1..dL/dW_L], bias gradients, None where a layer has no bias).
+        Per layer, the gradients aligned with ``model.layer_parameters(l)``.
     """
     below = [x, *z]
-    grads = [model.param_grads(l, below[l - 1], e[l - 1]) for l in range(1, model.depth + 1)]
-    return [g for g, _ in grads], [b for _, b in grads]
+    return [model.param_grads(l, below[l - 1], e[l - 1]) for l in range(1, model.depth + 1)]

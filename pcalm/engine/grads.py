@@ -1,4 +1,4 @@
-"""From inference results to ``torch.optim``: write weight gradients into ``.grad``."""
+"""From inference results to ``torch.optim``: write every layer's parameter gradients into ``.grad``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pcalm.engine.schedule import Schedule
 
 def apply_grads(model: LayeredModel, result: InferenceResult) -> None:
     """Set every parameter's ``.grad`` to the result's gradient, so any optimizer can step."""
-    model.assign_grads(result.weight_grads, result.bias_grads)
+    model.assign_grads(result.param_grads)
 
 
 def train_step(model: LayeredModel, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, algo: Algorithm | Schedule) -> InferenceResult:

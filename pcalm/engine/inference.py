@@ -52,7 +52,8 @@ def infer(
             float64) unless ``fast`` is False; True insists on it (ValueError where it does not apply).
 
     Returns:
-        The InferenceResult (gradients with the sign and scale autograd puts in ``.grad``).
+        The InferenceResult: per-layer parameter gradients (``param_grads``, aligned with
+        ``model.layer_parameters(l)``) with the sign and scale autograd puts in ``.grad``.
     """
     check_inputs(model, x, y)
     if isinstance(algo, BP):
@@ -81,11 +82,9 @@ def _backprop(model: LayeredModel, x: Tensor, y: Tensor) -> InferenceResult:
     if not torch.isfinite(loss):
         raise NonFiniteActivityError(f"bp: the loss is not finite ({loss.item()}); check the weights and inputs")
     param_grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
-    weight_grads, bias_grads = model.split_parameter_grads(param_grads)
     signals = [-batch * g for g in grads[len(params):]]
     return InferenceResult(
-        weight_grads=weight_grads,
-        bias_grads=bias_grads,
+        param_grads=model.split_parameter_grads(param_grads),
         z=[h.detach() for h in hidden],
         lam=signals,
         energies=loss.reshape(1),
@@ -112,16 +111,14 @@ def _augmented_lagrangian(model: LayeredModel, x: Tensor, y: Tensor, schedule: S
     for step, alpha in enumerate(schedule.alphas, start=1):
         z = activity_step(model, z, e, eta)
         eps = prediction_errors(model, x, y, z)
-        e = effective_errors(eps, lam, rho)
         trace.append(layer_energies(eps, lam, rho))
         if observer is not None:
-            observer(step, z, lam, e)
+            observer(step, z, lam, effective_errors(eps, lam, rho))
         if alpha != 0.0:  # PC (alpha = 0): lam stays 0
             lam = dual_step(lam, eps, alpha)
-            e = effective_errors(eps, lam, rho)
             dual_updates += len(lam)
+        e = effective_errors(eps, lam, rho)  # at the lam the next step (or the weight gradient) reads
     per_layer = torch.stack(trace)
     raise_if_not_finite(per_layer, schedule)
-    weight_grads, bias_grads = weight_gradients(model, x, z, e)
     work = {"layer_steps": len(schedule.alphas) * len(z), "dual_updates": dual_updates}
-    return InferenceResult(weight_grads, bias_grads, z, lam, per_layer.sum(dim=1), per_layer, eta, work)
+    return InferenceResult(weight_gradients(model, x, z, e), z, lam, per_layer.sum(dim=1), per_layer, eta, work)

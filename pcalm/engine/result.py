@@ -22,8 +22,11 @@ class NonFiniteActivityError(FloatingPointError):
 class InferenceResult:
     """What one inference produces.
 
-    weight_grads / bias_grads: per layer, aligned with ``model.weights()`` / ``model.biases()``,
-    gradients of the batch-mean objective (the sign and scale autograd puts in ``.grad``).
+    param_grads: per layer l, the gradients of the batch-mean objective (the sign and scale
+    autograd puts in ``.grad``) in layer l's parameters, aligned with
+    ``model.layer_parameters(l)``. weight_grads / bias_grads: for models whose layers hold a
+    weight and an optional bias (the MLP, the residual MLP, a :class:`pcalm.Layered` of Linear or
+    Conv children), the per-layer first and second entries (None where a layer has no bias).
     z: final hidden activities [z_1..z_{L-1}]. lam: multipliers used for the weight gradient
     (PC: zeros; BP: BP's backward signals -B dl/dz_l). energies: the objective after each
     activity step, index 0 being the feedforward start (BP: the loss alone); layer_energies:
@@ -33,14 +36,32 @@ class InferenceResult:
     lam_l <- lam_l + alpha eps_l each (empty for BP).
     """
 
-    weight_grads: list[Tensor]
-    bias_grads: list[Tensor | None]
+    param_grads: list[list[Tensor]]
     z: list[Tensor]
     lam: list[Tensor]
     energies: Tensor
     layer_energies: Tensor
     eta: float | None
     work: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def weight_grads(self) -> list[Tensor]:
+        """The per-layer weight gradients [dL/dW_1..dL/dW_L] (each layer's first parameter);
+        ValueError naming a layer that holds no weight and at most a bias."""
+        for l, layer in enumerate(self.param_grads, start=1):
+            if not 1 <= len(layer) <= 2:
+                raise ValueError(f"weight_grads: layer {l} has {len(layer)} parameters, not a weight and an optional bias; read param_grads")
+        return [layer[0] for layer in self.param_grads]
+
+    @property
+    def bias_grads(self) -> list[Tensor | None]:
+        """The per-layer bias gradients (each layer's second parameter; None where it has none)."""
+        self.weight_grads  # noqa: B018 - the same layer check
+        return [layer[1] if len(layer) == 2 else None for layer in self.param_grads]
+
+    def flat_grads(self) -> list[Tensor]:
+        """Every parameter gradient, layer after layer (the input of a gradient cosine)."""
+        return [g for layer in self.param_grads for g in layer]
 
 
 def raise_if_not_finite(per_layer: Tensor, schedule: Schedule) -> None:

@@ -8,25 +8,27 @@ from pcalm.models.base import LayeredModel
 
 
 def check_inputs(model: LayeredModel, x: torch.Tensor, y: torch.Tensor) -> None:
-    """Raise ValueError naming the problem unless x is (B, n_0), y is (B, n_L), both floating
-    tensors of the model's dtype on the model's device, finite, with B >= 1."""
+    """Raise ValueError naming the problem unless x and y are floating tensors of the model's
+    dtype on the model's device, finite, with one batch size B >= 1, and of the shapes the model
+    takes and gives (``model.check_batch``: (B, n_0) and (B, n_L) for the MLPs; for a
+    :class:`pcalm.Layered`, the shapes its children produce, the layer named where one does not fit)."""
     if not isinstance(model, LayeredModel):
-        raise ValueError(f"model: expected a pcalm model (MLP, ResidualMLP), got {type(model).__name__}")
-    for name, t, width in (("x", x, model.widths[0]), ("y", y, model.widths[-1])):
+        raise ValueError(f"model: expected a pcalm model (MLP, ResidualMLP, Layered), got {type(model).__name__}")
+    for name, t in (("x", x), ("y", y)):
         if not isinstance(t, torch.Tensor):
             raise ValueError(f"{name}: expected a torch.Tensor, got {type(t).__name__}")
-        if t.dim() != 2 or t.shape[1] != width:
-            raise ValueError(f"{name}: expected shape (batch, {width}), got {tuple(t.shape)}")
+    if x.dim() >= 1 and y.dim() >= 1 and x.shape[0] != y.shape[0]:
+        raise ValueError(f"x, y: batch sizes differ ({x.shape[0]} vs {y.shape[0]})")
+    if x.dim() >= 1 and x.shape[0] < 1:
+        raise ValueError("x: the batch is empty")
+    for name, t in (("x", x), ("y", y)):
         if t.dtype != model.dtype:
             raise ValueError(f"{name}: dtype {t.dtype} does not match the model's {model.dtype}")
         if t.device != model.device:
             raise ValueError(f"{name}: device {t.device} does not match the model's {model.device}")
         if t.numel() and not bool(torch.isfinite(t).all()):
             raise ValueError(f"{name}: contains NaN or infinite values")
-    if x.shape[0] != y.shape[0]:
-        raise ValueError(f"x, y: batch sizes differ ({x.shape[0]} vs {y.shape[0]})")
-    if x.shape[0] < 1:
-        raise ValueError("x: the batch is empty")
+    model.check_batch(x, y)
 
 
 def check_device(name: str) -> torch.device:

@@ -8,7 +8,9 @@ partly written last line is dropped. A diverged run is a row with status "diverg
 metrics, not an error. The settings shared by all cells and the fingerprint of the code that
 trains them (:func:`pcalm.experiments.fingerprint.code_fingerprint`) are kept in ``<out>/grid.json``:
 resuming with different ones is refused (:func:`stale` tells beforehand). Each row names the
-node that trained it (this machine's name in process; ``<ip>/<node id>`` on Ray).
+node that trained it (this machine's name in process; ``<ip>/<node id>`` on Ray) and the model
+family (``model``: "residual-mlp" or "conv", the grid's ``base.model``); rows written before that
+column existed read as the residual MLP.
 
 The cells run one after another in this process, or, with ``ray``, each as a Ray task on a local
 Ray or a cluster (:mod:`pcalm.experiments.grid_ray`); this process still writes every row, once per cell.
@@ -85,8 +87,9 @@ def cell_key(cell: "TrainConfig | CellResult") -> tuple:
 
 
 def cell_name(config: TrainConfig) -> str:
-    """A cell's name, e.g. ``pc-alm_N8_L3_relu_s0`` (its folder under ``runs/``)."""
-    return f"{config.algo}_N{config.width}_L{config.depth}_{config.activation}_s{config.seed}"
+    """A cell's name, e.g. ``pc-alm_N8_L3_relu_s0`` (its folder under ``runs/``; ``conv_`` first for the conv model)."""
+    family = "" if config.model == "residual-mlp" else f"{config.model}_"
+    return f"{family}{config.algo}_N{config.width}_L{config.depth}_{config.activation}_s{config.seed}"
 
 
 @dataclass
@@ -111,6 +114,7 @@ class CellResult:
     wall_time_s: float
     message: str
     node: str
+    model: str = "residual-mlp"
 
     @property
     def key(self) -> tuple:
@@ -125,14 +129,14 @@ class CellResult:
             c.algo, c.width, c.depth, c.activation, c.seed, result.status,
             metric("test_acc"), metric("test_mse"), metric("test_ce"), metric("train_acc"), metric("train_mse"), metric("cosine_to_bp"),
             math.nan if result.eta is None else result.eta, math.nan if result.lambda_max is None else result.lambda_max,
-            result.steps_done, result.wall_time_s, result.message, node,
+            result.steps_done, result.wall_time_s, result.message, node, c.model,
         )
 
     @classmethod
     def from_row(cls, row: dict[str, str]) -> "CellResult":
         types = {f.name: f.type for f in dataclasses.fields(cls)}
         convert = {"int": int, "float": float, "str": str}
-        return cls(**{name: convert[types[name]](row[name]) for name in types})
+        return cls(**{name: convert[types[name]](row[name]) for name in types if name in row})  # no model column: the default
 
 
 @dataclass
@@ -172,6 +176,7 @@ def _without_nan(value):
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(CellResult))
+LEGACY_FIELDS = FIELDS[:-1]  # the columns before ``model``: rows of the residual MLP
 
 
 def read_cells(path: Path) -> list[CellResult]:
@@ -184,7 +189,7 @@ def read_cells(path: Path) -> list[CellResult]:
         text = text[: text.rfind("\n") + 1]
         path.write_text(text)
     reader = csv.DictReader(io.StringIO(text))
-    if reader.fieldnames is not None and tuple(reader.fieldnames) != FIELDS:
+    if reader.fieldnames is not None and tuple(reader.fieldnames) not in (FIELDS, LEGACY_FIELDS):
         missing = [name for name in FIELDS if name not in reader.fieldnames]
         raise ValueError(f"{path}: its columns are not this pcalm's (missing: {', '.join(missing) or 'none'}; expected {', '.join(FIELDS)}); it was written by another version: use a new --out")
     return [CellResult.from_row(row) for row in reader]
@@ -324,7 +329,7 @@ def draw_heatmaps(spec: GridSpec, cells: list[CellResult], out: Path) -> list[Pa
             algo: 100 * np.array([[mean_accuracy(cells, algo, activation, d, w) for w in spec.widths] for d in spec.depths])
             for algo in spec.algos
         }
-        common = dict(row_labels=rows, col_labels=cols, xlabel="width N", ylabel="depth L", nan_label="div", fmt="{:.1f}")
+        common = dict(row_labels=rows, col_labels=cols, xlabel="channels C" if spec.base.model == "conv" else "width N", ylabel="depth L", nan_label="div", fmt="{:.1f}")
         panels = [Heatmap(table[a], title=f"{ALGO_TITLES[a]} test accuracy (%)", vmin=0, vmax=100, **common) for a in spec.algos]
         differences = {other: table["bp"] - table[other] for other in ("pc-alm", "pc") if "bp" in table and other in table}
         finite = [np.abs(d[np.isfinite(d)]) for d in differences.values()]
@@ -334,7 +339,8 @@ def draw_heatmaps(spec: GridSpec, cells: list[CellResult], out: Path) -> list[Pa
                 difference, title=f"BP - {ALGO_TITLES[other]} (points)", colorbar_label="points; red: BP ahead",
                 cmap="RdBu_r", center=0.0, vmin=-span, vmax=span, **common,
             ))
-        suptitle = f"{spec.base.dataset}, {activation}: test accuracy, {_seeds_in_words(tuple(spec.seeds))}"
+        family = "residual CNN, " if spec.base.model == "conv" else ""
+        suptitle = f"{spec.base.dataset}, {family}{activation}: test accuracy, {_seeds_in_words(tuple(spec.seeds))}"
         paths.append(plot_heatmaps(panels, out / f"heatmap_{activation}.png", ncols=min(3, len(panels)), suptitle=suptitle))
     return paths
 

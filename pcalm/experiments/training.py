@@ -1,4 +1,5 @@
-"""Train the paper's residual MLP with BP, PC or PC-ALM (DESIGN section 3).
+"""Train the paper's residual MLP, or the residual CNN of :mod:`pcalm.models.conv` (``model="conv"``,
+width = channels), with BP, PC or PC-ALM (DESIGN section 3).
 
 Defaults follow the paper: Adam with lr = 1e-3 * sqrt(N / L), batch 64, one-hot MSE targets,
 T = 2L, rho = 1, alpha = 1, one epoch. The model is initialised from ``seed`` and the
@@ -38,12 +39,13 @@ from tqdm.auto import tqdm
 
 from pcalm.models.activations import get_activation
 from pcalm.engine.algorithms import BP, PC, PCALM, Algorithm
-from pcalm.runtime.choices import ALGOS, DTYPE_NAMES
+from pcalm.runtime.choices import ALGOS, DTYPE_NAMES, IMAGE_DATASETS, MODELS
 from pcalm.data import DATASETS, Dataset, batch_order, load_dataset
 from pcalm.engine.grads import train_step
 from pcalm.engine.inference import NonFiniteActivityError, infer
 from pcalm.engine.metrics import gradient_cosine
-from pcalm.models import ResidualMLP
+from pcalm.models import LayeredModel, ResidualCNN, ResidualMLP
+from pcalm.models.conv import image_shape
 from pcalm.engine.schedule import Schedule, resolve
 from pcalm.runtime.threads import ThreadChoice, choose_threads, run_threads
 from pcalm.engine.validation import check_device
@@ -56,7 +58,9 @@ METRIC_FIELDS = ("epoch", "steps", "train_mse", "train_ce", "train_acc", "test_m
 @dataclass(frozen=True)
 class TrainConfig:
     """One training run. ``alpha`` and ``rho`` apply to PC-ALM only (PC has rho = 1, alpha = 0);
-    ``steps`` is T (None: 2L); ``lr`` None means 1e-3 * sqrt(width / depth)."""
+    ``steps`` is T (None: 2L); ``lr`` None means 1e-3 * sqrt(width / depth). ``model``: "residual-mlp"
+    (the paper's, width N) or "conv" (:class:`pcalm.ResidualCNN`, width = channels C, on the
+    image data sets)."""
 
     algo: str = "pc-alm"
     dataset: str = "digits"
@@ -76,8 +80,13 @@ class TrainConfig:
     data_dir: str | None = None
     download: bool = False
     split_seed: int = 0
+    model: str = "residual-mlp"
 
     def __post_init__(self) -> None:
+        if self.model not in MODELS:
+            raise ValueError(f"model: expected one of {list(MODELS)}, got {self.model!r}")
+        if self.model == "conv" and self.dataset not in IMAGE_DATASETS:
+            raise ValueError(f"model: the conv model needs an image data set ({', '.join(IMAGE_DATASETS)}), got dataset {self.dataset!r}")
         if self.algo not in ALGOS:
             raise ValueError(f"algo: expected one of {list(ALGOS)}, got {self.algo!r}")
         if self.dataset not in DATASETS:
@@ -179,7 +188,7 @@ class TrainResult:
 
 
 @torch.no_grad()
-def evaluate(model: ResidualMLP, x: Tensor, y: Tensor, chunk: int = 4096) -> tuple[float, float, float]:
+def evaluate(model: LayeredModel, x: Tensor, y: Tensor, chunk: int = 4096) -> tuple[float, float, float]:
     """(mse, ce, acc) of the feedforward output on (x, y); mse = 1/(2n) sum ||y - y_hat||^2."""
     squared, ce, correct = 0.0, 0.0, 0
     for start in range(0, len(x), chunk):
@@ -192,14 +201,22 @@ def evaluate(model: ResidualMLP, x: Tensor, y: Tensor, chunk: int = 4096) -> tup
     return 0.5 * squared / n, ce / n, correct / n
 
 
-def _cosine_to_bp(model: ResidualMLP, x: Tensor, y: Tensor, algo: BP | Schedule) -> float:
+def _cosine_to_bp(model: LayeredModel, x: Tensor, y: Tensor, algo: BP | Schedule) -> float:
     if isinstance(algo, BP):
         return 1.0
-    reference = infer(model, x, y, BP()).weight_grads
-    return gradient_cosine(infer(model, x, y, algo).weight_grads, reference)
+    reference = infer(model, x, y, BP()).flat_grads()
+    return gradient_cosine(infer(model, x, y, algo).flat_grads(), reference)
 
 
-def _measure(model: ResidualMLP, data: Dataset, probe: tuple[Tensor, Tensor], algo: BP | Schedule, epoch: int, steps: int, start: float) -> EpochMetrics:
+def build_model(config: TrainConfig, data: Dataset, dtype: torch.dtype) -> LayeredModel:
+    """The run's initial model, from ``config.seed``: the residual MLP (width N, depth L) or the
+    residual CNN (C = width channels, L = depth layers) on ``data``'s images."""
+    if config.model == "conv":
+        return ResidualCNN(image_shape(data.input_dim), config.width, config.depth, data.num_classes, config.activation, seed=config.seed, dtype=dtype).to(config.device)
+    return ResidualMLP(data.input_dim, config.width, config.depth, data.num_classes, config.activation, seed=config.seed, dtype=dtype).to(config.device)
+
+
+def _measure(model: LayeredModel, data: Dataset, probe: tuple[Tensor, Tensor], algo: BP | Schedule, epoch: int, steps: int, start: float) -> EpochMetrics:
     """Metrics of the current model (raises NonFiniteActivityError if the cosine's inference diverges)."""
     train = evaluate(model, data.x_train, data.y_train)
     test = evaluate(model, data.x_test, data.y_test)
@@ -260,7 +277,7 @@ def _train(config: TrainConfig, out: Path | None, progress: bool, data: Dataset 
         raise ValueError(f"data: got dataset {data.name!r} but the config asks for {config.dataset!r}")
     if config.batch_size > len(data.x_train):
         raise ValueError(f"batch_size: {config.batch_size} exceeds the {len(data.x_train)} training samples of {data.name}")
-    model = ResidualMLP(data.input_dim, config.width, config.depth, data.num_classes, config.activation, seed=config.seed, dtype=dtype).to(config.device)
+    model = build_model(config, data, dtype)
     probe = (data.x_train[: config.batch_size], data.y_train[: config.batch_size])
     method = config.algorithm()
     algo: BP | Schedule = method if isinstance(method, BP) else resolve(method, model, *probe)

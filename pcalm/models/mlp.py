@@ -12,12 +12,12 @@ import torch
 from torch import nn
 
 from pcalm.models.activations import get_activation
-from pcalm.models.base import LayeredModel
+from pcalm.models.base import MatrixModel
 
 Tensor = torch.Tensor
 
 
-class MLP(LayeredModel):
+class MLP(MatrixModel):
     """Plain multilayer perceptron with widths [n_0, ..., n_L].
 
     Initialisation follows ``torch.nn.Linear`` (uniform in +-1/sqrt(fan_in)) drawn from a
@@ -100,20 +100,21 @@ class MLP(LayeredModel):
         back = e @ self._weights[l - 1]
         return back if l == 1 else back * self.activation.dphi(z_prev)
 
-    def param_grads(self, l: int, z_prev: Tensor, e: Tensor) -> tuple[Tensor, Tensor | None]:
-        """dL/dW_l = -1/B e^T a_{l-1}; dL/db_l = -1/B sum_b e_b."""
+    def param_grads(self, l: int, z_prev: Tensor, e: Tensor) -> list[Tensor]:
+        """[dL/dW_l] or [dL/dW_l, dL/db_l]: dL/dW_l = -1/B e^T a_{l-1}; dL/db_l = -1/B sum_b e_b."""
         batch = e.shape[0]
         grad_w = -(e.T @ self._input(l, z_prev)) / batch
-        grad_b = -e.sum(dim=0) / batch if self._biases is not None else None
-        return grad_w, grad_b
+        return [grad_w] if self._biases is None else [grad_w, -e.sum(dim=0) / batch]
 
-    def split_parameter_grads(self, grads: list[Tensor]) -> tuple[list[Tensor], list[Tensor | None]]:
+    def split_parameter_grads(self, grads: list[Tensor]) -> list[list[Tensor]]:
+        """``self.parameters()`` holds [W_1..W_L] then [b_1..b_L]."""
         depth = self.depth
-        return list(grads[:depth]), (list(grads[depth:]) if self._biases is not None else [None] * depth)
+        if self._biases is None:
+            return [[g] for g in grads[:depth]]
+        return [[w, b] for w, b in zip(grads[:depth], grads[depth:])]
 
-    def assign_grads(self, weight_grads: list[Tensor], bias_grads: list[Tensor | None]) -> None:
-        for p, g in zip(self._weights, weight_grads):
-            p.grad = g.detach().clone()
-        if self._biases is not None:
-            for p, g in zip(self._biases, bias_grads):
-                p.grad = g.detach().clone()
+    def assign_grads(self, grads: list[list[Tensor]]) -> None:
+        for l, layer in enumerate(grads):
+            self._weights[l].grad = layer[0].detach().clone()
+            if self._biases is not None:
+                self._biases[l].grad = layer[1].detach().clone()

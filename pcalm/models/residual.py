@@ -19,12 +19,12 @@ import torch
 from torch import nn
 
 from pcalm.models.activations import get_activation
-from pcalm.models.base import LayeredModel
+from pcalm.models.base import MatrixModel
 
 Tensor = torch.Tensor
 
 
-class ResidualMLP(LayeredModel):
+class ResidualMLP(MatrixModel):
     """The paper's bias-free residual MLP with N(0, 1) weights drawn from ``seed``."""
 
     def __init__(
@@ -122,19 +122,21 @@ class ResidualMLP(LayeredModel):
             return self.s_out * branch
         return e + self.s_h * branch
 
-    def param_grads(self, l: int, z_prev: Tensor, e: Tensor) -> tuple[Tensor, None]:
-        """dL/dW_l = -s_l/B e^T a_{l-1} with a_0 = x and a_{l-1} = phi(z_{l-1}) above."""
+    def param_grads(self, l: int, z_prev: Tensor, e: Tensor) -> list[Tensor]:
+        """[dL/dW_l] with dL/dW_l = -s_l/B e^T a_{l-1}, a_0 = x and a_{l-1} = phi(z_{l-1}) above."""
         batch = e.shape[0]
         if l == 1:
-            return -self.s_in * (e.T @ z_prev) / batch, None
+            return [-self.s_in * (e.T @ z_prev) / batch]
         scale = self.s_out if l == self.depth else self.s_h
-        return -scale * (e.T @ self.activation.phi(z_prev)) / batch, None
+        return [-scale * (e.T @ self.activation.phi(z_prev)) / batch]
 
-    def split_parameter_grads(self, grads: list[Tensor]) -> tuple[list[Tensor], list[Tensor | None]]:
+    def split_parameter_grads(self, grads: list[Tensor]) -> list[list[Tensor]]:
+        """``self.parameters()`` holds W_1, the stacked hidden weights, W_L."""
         grad_in, grad_hidden, grad_out = grads
-        return [grad_in, *grad_hidden.unbind(0), grad_out], [None] * self.depth
+        return [[grad_in], *([g] for g in grad_hidden.unbind(0)), [grad_out]]
 
-    def assign_grads(self, weight_grads: list[Tensor], bias_grads: list[Tensor | None]) -> None:
+    def assign_grads(self, grads: list[list[Tensor]]) -> None:
+        weight_grads = [layer[0] for layer in grads]
         self.w_in.grad = weight_grads[0].detach().clone()
         self.w_hidden.grad = torch.stack([g.detach() for g in weight_grads[1:-1]]) if self.depth > 2 else torch.zeros_like(self.w_hidden)
         self.w_out.grad = weight_grads[-1].detach().clone()

@@ -1,7 +1,7 @@
-"""`pcalm check --quick`: all eight claims hold, report and figures are written, exit 0; with
-`--algo pc` (the negative control) C1, C5, C6, C7 and C8 fail, C2 and C3 hold (they are true
-for PC too), and the exit status is 1. (C4 fails too; its exact criteria are judged in
-tests/paper_checks/test_c4_grid.py.)
+"""`pcalm check --quick`: all nine claims hold, report and figures are written, exit 0; with
+`--algo pc` (the negative control) C1, C5, C6, C7, C8 and C9 fail, C2 and C3 hold (they are true
+for PC too), and the exit status is 1. (C4 fails or is undecided; its exact criteria are judged
+in tests/paper_checks/test_c4_grid.py.)
 
 The two runs share one output folder, so the second resumes the C4 grid the first trained
 (the grid always trains BP, PC and PC-ALM; only the method judged changes).
@@ -13,7 +13,7 @@ import pytest
 
 from pcalm.commands.cli import main
 
-CLAIMS = ["C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8"]
+CLAIMS = ["C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9"]
 
 
 @pytest.fixture(scope="module")
@@ -45,12 +45,12 @@ def test_pc_as_the_method_fails_exactly_the_claims_about_pcalm(quick, out):
     results = json.loads((out / "results.json").read_text())
     verdicts = {v["claim"]: v["verdict"] for v in results["verdicts"]}
     assert status == 1
-    expected = {"C1": "fails", "C2": "holds", "C3": "holds", "C5": "fails", "C6": "fails", "C7": "fails", "C8": "fails"}
+    expected = {"C1": "fails", "C2": "holds", "C3": "holds", "C5": "fails", "C6": "fails", "C7": "fails", "C8": "fails", "C9": "fails"}
     assert {claim: verdicts[claim] for claim in expected} == expected, results
     assert verdicts["C4"] in ("fails", "undecided")
     assert results["method"] == "pc"
 
 
 def test_unknown_claim_is_a_clear_error(capsys, tmp_path):
-    assert main(["check", "--only", "C9", "--out", str(tmp_path)]) == 2
-    assert "pcalm check: only: unknown claim 'C9'" in capsys.readouterr().err
+    assert main(["check", "--only", "C10", "--out", str(tmp_path)]) == 2
+    assert "pcalm check: only: unknown claim 'C10'" in capsys.readouterr().err

@@ -232,8 +232,7 @@ def augmented_lagrangian(model: ResidualMLP, x: Tensor, y: Tensor, schedule: Sch
     weight_grads = formulas.weight_gradients(model, x, state.E, state.A, state.eps_out)
     lam = state.lam if state.lam is not None else torch.zeros_like(state.Z)
     return InferenceResult(
-        weight_grads=weight_grads,
-        bias_grads=[None] * model.depth,
+        param_grads=[[g] for g in weight_grads],
         z=list(state.Z.unbind(0)),
         lam=list(lam.unbind(0)),
         energies=per_layer.sum(dim=1),

@@ -33,7 +33,7 @@ def test_activity_and_weight_updates_equal_autograd(kind, activation, rho):
     eps = prediction_errors(model, x, y, z)
     e = effective_errors(eps, lam, rho)
     stepped = activity_step(model, z, e, eta)
-    weight_grads, bias_grads = weight_gradients(model, x, z, e)
+    grads = weight_gradients(model, x, z, e)
 
     z_leaf = [z_l.clone().requires_grad_(True) for z_l in z]
     objective = augmented_lagrangian(model, x, y, z_leaf, lam, rho)
@@ -41,12 +41,11 @@ def test_activity_and_weight_updates_equal_autograd(kind, activation, rho):
     auto = torch.autograd.grad(objective, z_leaf + params)
     # Per-sample activity step: each sample moves by eta times its own gradient = B * d(batch mean)/dz.
     expected_step = [z_l - eta * batch * g for z_l, g in zip(z, auto[: len(z)])]
-    expected_weights, expected_biases = model.split_parameter_grads(list(auto[len(z):]))
+    expected = model.split_parameter_grads(list(auto[len(z):]))
 
     assert relative_error(stepped, expected_step) < TOLERANCE
-    assert relative_error(weight_grads, expected_weights) < TOLERANCE
-    if kind == "plain":
-        assert relative_error(bias_grads, expected_biases) < TOLERANCE
+    assert [len(layer) for layer in grads] == [len(layer) for layer in expected] == [1 + (kind == "plain")] * model.depth
+    assert relative_error([g for layer in grads for g in layer], [g for layer in expected for g in layer]) < TOLERANCE
 
 
 def test_check_detects_a_wrong_vjp(monkeypatch):
