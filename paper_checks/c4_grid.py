@@ -102,7 +102,10 @@ def _wanted_datasets() -> tuple[str, ...]:
 
 
 def check_inputs(ctx: CheckContext) -> None:
-    """Refuse malformed ``PCALM_C4_*`` values (ValueError) before any check runs."""
+    """Refuse malformed ``PCALM_C4_*`` values, or a ``--judge`` folder without rows (ValueError),
+    before any check runs."""
+    if ctx.judge is not None:
+        _judged_folders(Path(ctx.judge))
     if ctx.tier == "full":
         _wanted_datasets()
         _subset("WIDTHS", FULL_SIZES, int), _subset("DEPTHS", FULL_SIZES, int)
@@ -300,10 +303,27 @@ def draw_verdicts(dataset: str, spec: GridSpec, evidence: dict, tested: str, out
     return paths
 
 
+def cell_table(evidence: dict, tested: str) -> list[list[str]]:
+    """A header and one row per judged cell: seeds, BP - tested's mean, interval and verdict, and
+    BP - PC's (points), for the report."""
+    points = lambda x: f"{100 * x:.2f}"  # noqa: E731
+    rows = [["cell", "seeds", f"BP - {tested} mean", f"{LEVEL:.0%} bounds", "verdict", "BP - PC mean", f"{LEVEL:.0%} bounds", "PC's part"]]
+    for cell, i in evidence.get("cells", {}).items():
+        pc = evidence.get("bp_minus_pc", {}).get(cell)
+        pc_text = ["", "", ""] if pc is None else [points(pc["mean"]), f"[{points(pc['low'])}, {points(pc['high'])}]", pc["verdict"] if cell == evidence["pc_part"]["cell"] else ""]
+        rows.append([cell, str(i["seeds"]), points(i["mean"]), f"[{points(i['low'])}, {points(i['high'])}]", i["verdict"], *pc_text])
+    return rows
+
+
 def _judged(dataset: str, spec: GridSpec, result: GridResult, ctx: CheckContext, out: Path, smoke: bool) -> tuple[list[Criterion], dict, list[str]]:
     criteria, evidence = judge(dataset, spec, result, ctx.method, smoke=smoke)
     figures = [] if smoke else draw_verdicts(dataset, spec, evidence, ctx.method, out)
     return criteria, evidence, figures
+
+
+def _tables(evidence: dict, tested: str) -> dict:
+    """The report's tables: every judged cell of every data set in ``evidence``."""
+    return {f"{name}: every cell where BP learns (points)": cell_table(part, tested) for name, part in evidence.items() if isinstance(part, dict) and "cells" in part}
 
 
 def _settings_evidence(smoke: bool, ctx: CheckContext) -> dict:
@@ -324,12 +344,18 @@ def spec_of_rows(dataset: str, cells: list[CellResult]) -> GridSpec:
     return GridSpec(values("width"), values("depth"), activations, values("algo"), values("seed"), base=TrainConfig(dataset=dataset))
 
 
+def _judged_folders(folder: Path) -> list[Path]:
+    """The <dataset> folders of ``folder`` that hold a cells.csv (ValueError when none does)."""
+    found = sorted(p for p in folder.iterdir() if (p / "cells.csv").is_file()) if folder.is_dir() else []
+    if not found:
+        raise ValueError(f"judge: {folder} holds no <dataset>/cells.csv")
+    return found
+
+
 def judged_rows(ctx: CheckContext) -> Verdict:
     """C4 from the rows in ``ctx.judge``/<dataset>/cells.csv, with today's rule; nothing trained."""
     start = time.perf_counter()
-    folders = sorted(p for p in Path(ctx.judge).iterdir() if (p / "cells.csv").is_file()) if Path(ctx.judge).is_dir() else []
-    if not folders:
-        raise ValueError(f"judge: {ctx.judge} holds no <dataset>/cells.csv")
+    folders = _judged_folders(Path(ctx.judge))
     criteria, evidence, figures = [], {"judged_rows_from": str(ctx.judge), "settings": _settings_evidence(False, ctx)}, []
     for folder in folders:
         cells = read_cells(folder / "cells.csv", repair=False)
@@ -340,6 +366,7 @@ def judged_rows(ctx: CheckContext) -> Verdict:
         criteria += dataset_criteria
         evidence[folder.name] = {**dataset_evidence, "rows": len(cells)}
         figures += [str(p) for p in draw_heatmaps(spec, cells, out)] + dataset_figures
+    evidence["tables"] = _tables(evidence, ctx.method)
     return Verdict("C4", TITLE, criteria, evidence, figures, time.perf_counter() - start)
 
 
@@ -371,4 +398,5 @@ def check(ctx: CheckContext) -> Verdict:
     if ctx.ray is not None:
         criteria.append(Criterion("cells whose Ray task failed (no result)", float(len(failed)), "<=", 0.0, "a cell that did not run is no evidence either way: the claim is judged on complete grids"))
         evidence["failed_cells"] = failed
+    evidence["tables"] = _tables(evidence, ctx.method)
     return Verdict("C4", TITLE, criteria, evidence, figures, time.perf_counter() - start)

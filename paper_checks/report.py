@@ -141,6 +141,9 @@ def _markdown(verdicts: list[dict[str, Any]], ctx: CheckContext, meta: dict[str,
             parts += [f"The check raised: `{v['error']}` (traceback in the evidence below).", ""]
         parts += ["| criterion | measured | threshold | state | why this threshold |", "|---|---|---|---|---|"]
         parts += [f"| {c['name']} | {c['measured']:.6g} | {c['op']} {c['threshold']:.6g} | {_state_cell(c)} | {c['reason']} |" for c in v["criteria"]]
+        for title, (header, *rows) in v["evidence"].get("tables", {}).items():  # tables in full, e.g. C4's every cell
+            parts += ["", f"{title}:", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+            parts += ["| " + " | ".join(str(x) for x in row) + " |" for row in rows]
         parts += ["", "Evidence:", "", "```json", json.dumps(v["evidence"], indent=1, default=str)[:6000], "```"]
         for figure in v["figures"]:
             parts += ["", f"![{Path(figure).name}]({_figure_link(figure, ctx.out)})"]

@@ -10,7 +10,8 @@ import pytest
 
 import paper_checks.c4_grid as c4
 import pcalm.experiments.grid
-from paper_checks import CheckContext
+from paper_checks import CheckContext, write_results
+from pcalm.commands.cli import main
 from paper_checks.c4_grid import judge
 from paper_checks.equivalence import claim_state, non_inferiority, paired_interval, superiority
 from pcalm.experiments.grid import CellResult, GridResult, GridSpec
@@ -261,5 +262,11 @@ def test_judging_shipped_rows_trains_nothing_and_reads_rows_without_the_later_co
     assert trained == [] and verdict.verdict == "holds", [c.to_dict() for c in verdict.criteria]
     assert verdict.evidence["digits"]["rows"] == 18 and set(verdict.evidence["digits"]["cells"]) == {"relu L=8 N=8", "relu L=8 N=32"}
     assert sorted(Path(f).name for f in verdict.figures) == ["c4_verdict_digits_relu.png", "heatmap_relu.png"]
+    _, report = write_results([verdict], CheckContext(tier="full", out=tmp_path / "check"))
+    # Gaps 0.5, 0.7, 0.3 points: mean 0.5, bounds 0.5 -/+ 2.92 x 0.2 / sqrt(3) (every cell in the report).
+    assert "| relu L=8 N=32 | 3 | 0.50 | [0.16, 0.84] | matches |" in report.read_text()
+    assert main(["check", "--full", "--only", "C4", "--judge", str(tmp_path / "shipped"), "--out", str(tmp_path / "cli")]) == 0
+    assert main(["check", "--full", "--only", "C4", "--max-seeds", "1", "--out", str(tmp_path / "cli")]) == 2  # an interval needs 2 seeds
     with pytest.raises(ValueError, match="holds no <dataset>/cells.csv"):
-        c4.check(CheckContext(tier="full", out=tmp_path / "check", judge=tmp_path / "nothing"))
+        c4.check_inputs(CheckContext(tier="full", out=tmp_path / "check", judge=tmp_path / "nothing"))
+    assert main(["check", "--full", "--only", "C4", "--judge", str(tmp_path / "nothing"), "--out", str(tmp_path / "cli")]) == 2
