@@ -48,7 +48,9 @@ ALGO_TITLES = {"bp": "BP", "pc": "PC", "pc-alm": "PC-ALM"}
 
 @dataclass(frozen=True)
 class GridSpec:
-    """The grid: every combination of the tuples, each run with ``base``'s other settings."""
+    """The grid: every combination of the tuples, each run with ``base``'s other settings;
+    ``seeds_per_cell`` holds ((activation, depth, width), seeds) pairs whose cells run those seeds
+    instead of ``seeds`` (e.g. more seeds where a judgement is undecided)."""
 
     widths: tuple[int, ...] = (8, 16, 32, 64, 128)
     depths: tuple[int, ...] = (8, 16, 32, 64, 128)
@@ -59,8 +61,6 @@ class GridSpec:
     seeds_per_cell: tuple[tuple[tuple[str, int, int], tuple[int, ...]], ...] = ()
 
     def __post_init__(self) -> None:
-        """``seeds_per_cell``: ((activation, depth, width), seeds) pairs whose cells run those
-        seeds instead of ``seeds`` (e.g. more seeds where a judgement is undecided)."""
         for name in ("widths", "depths", "activations", "algos", "seeds"):
             values = tuple(getattr(self, name))
             if not values or len(set(values)) != len(values):

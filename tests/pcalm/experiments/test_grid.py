@@ -147,6 +147,16 @@ def test_grid_spec_refuses_repeats_and_bad_cells():
         GridSpec(algos=("bp", "adam"))
     with pytest.raises(ValueError, match="depth"):
         GridSpec(depths=(1,))
+    with pytest.raises(ValueError, match="seeds_per_cell: cell \\('relu', 3, 4\\) is not in the grid"):
+        GridSpec(widths=(4,), depths=(2,), seeds_per_cell=((("relu", 3, 4), (0, 1)),))
+    with pytest.raises(ValueError, match="seeds_per_cell: need at least one seed and no repeats"):
+        GridSpec(widths=(4,), depths=(2,), seeds_per_cell=((("relu", 2, 4), (1, 1)),))
+
+
+def test_a_cell_may_run_more_seeds_than_the_rest():
+    spec = GridSpec(widths=(4, 8), depths=(2,), activations=("relu",), algos=("bp",), seeds=(0,), seeds_per_cell=((("relu", 2, 8), (0, 1)),))
+    assert [(c.width, c.seed) for c in spec.cells()] == [(4, 0), (8, 0), (8, 1)]
+    assert spec.seeds_of("relu", 2, 8) == (0, 1) and spec.seeds_of("relu", 2, 4) == (0,)
 
 
 def test_plotting_helper_writes_heatmaps_and_lines(tmp_path):
