@@ -161,7 +161,7 @@ def corner_cell(spec: GridSpec, learning: list[tuple[str, int, int]]) -> tuple[s
     return max(learning, key=lambda cell: (cell[1], -cell[2]), default=(spec.activations[-1], max(spec.depths), min(spec.widths)))
 
 
-def judge(dataset: str, spec: GridSpec, result: GridResult, tested: str, smoke: bool = False) -> tuple[list[Criterion], dict]:
+def judge(dataset: str, spec: GridSpec, result: GridResult, tested: str, smoke: bool = False, max_seeds: int | None = None) -> tuple[list[Criterion], dict]:
     """Criteria and evidence of one grid.
 
     Equivalence (default): each cell where BP learns gets the one-sided LEVEL interval of its
@@ -169,7 +169,8 @@ def judge(dataset: str, spec: GridSpec, result: GridResult, tested: str, smoke: 
     against MARGIN (:func:`~paper_checks.equivalence.non_inferiority`); PC's part is the corner's
     interval of BP - PC against PC_GAP (:func:`~paper_checks.equivalence.superiority`).
     ``smoke``: one seed per cell, no interval; the worst point gap is judged against
-    SMOKE_MARGIN and the corner's BP - PC against PC_GAP (a smoke test, module docstring)."""
+    SMOKE_MARGIN and the corner's BP - PC against PC_GAP (a smoke test, module docstring).
+    ``max_seeds``: the seed cap the undecided cells had, named with its reason in the criteria."""
     learning = learning_cells(spec, result)
     corner = corner_cell(spec, learning)
     gaps = {_name(*c): paired_gaps(result, tested, *c) for c in learning}
@@ -203,7 +204,7 @@ def judge(dataset: str, spec: GridSpec, result: GridResult, tested: str, smoke: 
         ),
         Criterion(
             f"{dataset}: every cell where BP learns matches ({level} upper bound of BP - {tested} <= {MARGIN * 100:g} points): worst upper bound",
-            worst_high, "<=", MARGIN, f"{MARGIN_REASON}; {LEVEL_REASON}",
+            worst_high, "<=", MARGIN, f"{MARGIN_REASON}; {LEVEL_REASON}" + ("" if max_seeds is None else f"; undecided cells got seeds up to {max_seeds}: {MAX_SEEDS_REASON}"),
             undecided="" if not undecided or behind else f"{len(undecided)} cell(s) neither match nor are behind: {', '.join(undecided)} (more seeds narrow the interval; seed cap reached or not run)",
         ),
         Criterion(
@@ -316,7 +317,7 @@ def cell_table(evidence: dict, tested: str) -> list[list[str]]:
 
 
 def _judged(dataset: str, spec: GridSpec, result: GridResult, ctx: CheckContext, out: Path, smoke: bool) -> tuple[list[Criterion], dict, list[str]]:
-    criteria, evidence = judge(dataset, spec, result, ctx.method, smoke=smoke)
+    criteria, evidence = judge(dataset, spec, result, ctx.method, smoke=smoke, max_seeds=None if smoke or ctx.judge is not None else ctx.max_seeds or MAX_SEEDS)
     figures = [] if smoke else draw_verdicts(dataset, spec, evidence, ctx.method, out)
     return criteria, evidence, figures
 

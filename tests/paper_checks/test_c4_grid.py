@@ -239,6 +239,7 @@ def test_only_undecided_cells_get_seeds_and_a_rerun_trains_nothing(tmp_path, mon
     assert verdict.verdict == "undecided" and "relu L=8 N=8" in verdict.criteria[2].undecided
     assert verdict.evidence["digits"]["cells"]["relu L=8 N=32"]["verdict"] == "matches"
     assert verdict.evidence["settings"]["max_seeds"] == 5 and "sqrt" in verdict.evidence["settings"]["max_seeds_reason"]
+    assert "seeds up to 5" in verdict.criteria[2].reason and "one-sided 95%" in verdict.criteria[2].reason  # cap and level, with reasons
     trained.clear()
     again = c4.check(ctx)  # resuming: every row is reused
     assert trained == [] and again.evidence["digits"]["ran"] == 0 and again.evidence["digits"]["rows"] == 24
