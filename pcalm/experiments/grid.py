@@ -303,7 +303,7 @@ def run_grid(spec: GridSpec, out: str | Path, progress: bool = True, keep_runs: 
     data = load_dataset(spec.base.dataset, spec.base.data_dir, spec.base.download, spec.base.split_seed) if todo else None
     out.mkdir(parents=True, exist_ok=True)
     _check_settings(out, spec)
-    costs = {cell_key(c): cell_cost(c, len(data.x_train)) for c in todo} if todo else {}
+    costs = {cell_key(c): cell_cost(c, len(data.x_train), data.input_dim) for c in todo} if todo else {}
     if progress and todo:
         announce_cost(len(todo), sum(costs.values()), ray)
     if ray is None:

@@ -3,9 +3,9 @@
 A cell of width N, depth L and batch B takes ``epochs x steps_per_epoch`` Adam steps. A step of
 PC or PC-ALM runs T activity steps (T = 2L by default) over L layers of N x N matmuls on B rows,
 plus a forward pass and the weight gradient; BP's is a forward and a backward pass. So a step
-costs about ``STEP_FIXED_UNITS + passes x L x N^2 x B`` units (multiply-adds, with the fixed
-cost of a step's call outside its matmuls written in the same units), ``passes`` = T + 2 for
-PC and PC-ALM, 2 for BP. Cost grows as L^2 N^2 for PC-ALM: by this count the N = L = 128 cell
+costs about ``STEP_FIXED_UNITS + passes x (L x N^2 + D x N) x B`` units (multiply-adds, D the
+input size, with the fixed cost of a step's call outside its matmuls written in the same
+units), ``passes`` = T + 2 for PC and PC-ALM, 2 for BP. Cost grows as L^2 N^2 for PC-ALM: by this count the N = L = 128 cell
 position is about half of the paper's grid.
 
 The units become seconds at ``REFERENCE_SECONDS_PER_UNIT``, for the estimate printed before the
@@ -34,11 +34,13 @@ def passes_per_step(config: TrainConfig) -> int:
     return (config.steps if config.steps is not None else 2 * config.depth) + 2
 
 
-def cell_cost(config: TrainConfig, train_rows: int) -> float:
+def cell_cost(config: TrainConfig, train_rows: int, input_dim: int = 0) -> float:
     """Estimated work of a cell, in units (module docstring): Adam steps x
-    (STEP_FIXED_UNITS + passes x L x N^2 x B), with ``train_rows // B`` steps an epoch."""
+    (STEP_FIXED_UNITS + passes x (L x N^2 + D x N) x B), with ``train_rows // B`` steps an epoch
+    and D = ``input_dim`` (the input layer's share; 0 leaves it out)."""
     steps = config.epochs * (train_rows // config.batch_size)
-    return steps * (STEP_FIXED_UNITS + passes_per_step(config) * config.depth * config.width**2 * config.batch_size)
+    per_pass = (config.depth * config.width**2 + input_dim * config.width) * config.batch_size
+    return steps * (STEP_FIXED_UNITS + passes_per_step(config) * per_pass)
 
 
 def eta_seconds(finished_cost: float, elapsed_s: float, remaining_cost: float) -> float:

@@ -15,7 +15,7 @@ from pcalm.experiments.training import TrainConfig
 
 # The paper's grid for one activation and seed on mnist5k (4000 training rows, 15 epochs).
 SPEC = GridSpec((8, 16, 32, 64, 128), (8, 16, 32, 64, 128), ("relu",), seeds=(0,), base=TrainConfig(dataset="mnist5k", epochs=15))
-ROWS = 4000
+ROWS, INPUTS = 4000, 784
 
 
 def true_seconds(config: TrainConfig, index: int) -> float:
@@ -23,7 +23,7 @@ def true_seconds(config: TrainConfig, index: int) -> float:
     estimate assumes 1.5) plus the matmul work at a third of the reference rate, scattered by
     +-30% from cell to cell."""
     steps = config.epochs * (ROWS // config.batch_size)
-    work = passes_per_step(config) * config.depth * config.width**2 * config.batch_size
+    work = passes_per_step(config) * (config.depth * config.width**2 + INPUTS * config.width) * config.batch_size
     return steps * (2.5e-3 + 3 * REFERENCE_SECONDS_PER_UNIT * work) * (1 + 0.3 * math.sin(index))
 
 
@@ -34,14 +34,14 @@ def test_the_cost_weighted_eta_after_the_small_cells_is_within_a_factor_2():
     rest = [c for c in cells if c not in small]
     elapsed = sum(seconds[cell_key(c)] for c in small)
     left = sum(seconds[cell_key(c)] for c in rest)
-    eta = eta_seconds(sum(cell_cost(c, ROWS) for c in small), elapsed, sum(cell_cost(c, ROWS) for c in rest))
+    eta = eta_seconds(sum(cell_cost(c, ROWS, INPUTS) for c in small), elapsed, sum(cell_cost(c, ROWS, INPUTS) for c in rest))
     assert 0.5 <= eta / left <= 2, (eta, left)
     per_cell = elapsed / len(small) * len(rest)  # what a bar counting cells shows
     assert left / per_cell > 20, (per_cell, left)
 
 
 def test_the_bar_is_weighted_by_cost_and_its_eta_is_the_cost_weighted_one():
-    costs = {cell_key(c): cell_cost(c, ROWS) for c in SPEC.cells()}
+    costs = {cell_key(c): cell_cost(c, ROWS, INPUTS) for c in SPEC.cells()}
     small = [key for key in costs if key[1] <= 16 and key[2] <= 16]
     with CostBar(costs, "grid", progress=True) as bar:  # a disabled tqdm counts nothing
         for key in small:
@@ -58,6 +58,6 @@ def test_the_cost_grows_as_l2_n2_and_the_estimate_is_printed_with_the_advice(cap
     assert 12 < big / small <= 16  # L^2 N^2 = 16x, less the fixed cost of a step
     assert cell_cost(TrainConfig(algo="bp", width=128, depth=128), ROWS) < big / 15 / 50  # BP: no T = 2L activity steps
     full = GridSpec(base=TrainConfig(dataset="mnist5k", epochs=15))  # 3 activations x 3 seeds: about 7 h at the reference rate
-    announce_cost(675, sum(cell_cost(c, ROWS) for c in full.cells()), None)
+    announce_cost(675, sum(cell_cost(c, ROWS, INPUTS) for c in full.cells()), None)
     line = capsys.readouterr().err
     assert " h of single-thread compute" in line and "--ray ADDRESS spreads the cells over a Ray cluster" in line
