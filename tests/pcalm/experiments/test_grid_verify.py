@@ -9,7 +9,6 @@ import csv
 
 import pytest
 
-import pcalm.experiments.grid
 import pcalm.experiments.grid_verify
 from pcalm.commands.cli import main
 from pcalm.experiments.fingerprint import code_fingerprint
