@@ -30,6 +30,7 @@ FIGURE_CAPTIONS = {
     "c2_convergence.png": "Distance of the engine's (z, lam) to the exact equilibrium (solid) against the rate rho(M)^t computed from the schedule's spectrum (dashed), for the example nets and the worst one (largest radius). Were C2 false, a solid line would level off or rise instead of falling along its dashed line.",
     "c3_pc_cosine_vs_depth.png": "Cosine of PC's exact equilibrium gradient to BP's against depth (mean and spread over seeds), PC-ALM's beside it. Were C3 false, PC's line would stay at 1 with PC-ALM's.",
     "heatmap_": "Test accuracy of BP, PC and PC-ALM per width and depth, then the differences BP - PC-ALM and BP - PC on one shared colour scale (red: BP ahead). Were C4 false, the BP - PC-ALM panel would show red cells as deep as BP - PC's, or BP - PC would stay white in the deep narrow corner.",
+    "c4_verdict_": "BP - PC-ALM (left) and BP - PC (right) per width and depth, mean over the seeds in points, with each cell's one-sided 95% interval; on the left each cell's verdict against the 3-point margin (matches, behind or undecided), on the right PC's part in the deep narrow corner against 5 points (holds, fails or undecided); 'BP < 50%': BP does not learn there. Were C4 false, a cell on the left would read 'behind' (its whole interval above 3 points), or the deep narrow corner on the right would not read 'holds'.",
     "c5_credit_heatmaps.png": "Credit ||e_l(t)|| of every hidden layer over the budget T = 2L, as a fraction of its long-run value. Were C5 false, PC-ALM's front would stall near the output like PC's instead of running down the layers at a constant speed (a straight diagonal).",
     "c5_arrival_times.png": "Arrival time of half the credit against the distance k from the output (log-log), with each fitted line over the fit range 2 <= k <= L/2 (shaded) and reference slopes 1 (wave) and 2 (diffusion). Were C5 false, PC-ALM's points would follow slope 2 like PC's.",
     "c4_trained_cosine.png": "Per-layer cosine of each method's gradient at T = 2L to BP's, along training at N = L = 32 on digits (start, middle, end; PC-ALM solid, PC dashed), with PC-ALM's floor 0.5. Were C4's trained-net criterion false, PC-ALM's lines would fall below the floor in the lower layers as PC's do.",
@@ -144,6 +145,9 @@ def _markdown(verdicts: list[dict[str, Any]], ctx: CheckContext, meta: dict[str,
             parts += [f"The check raised: `{v['error']}` (traceback in the evidence below).", ""]
         parts += ["| criterion | measured | threshold | state | why this threshold |", "|---|---|---|---|---|"]
         parts += [f"| {c['name']} | {c['measured']:.6g} | {c['op']} {c['threshold']:.6g} | {_state_cell(c)} | {c['reason']} |" for c in v["criteria"]]
+        for title, (header, *rows) in v["evidence"].get("tables", {}).items():  # tables in full, e.g. C4's every cell
+            parts += ["", f"{title}:", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+            parts += ["| " + " | ".join(str(x) for x in row) + " |" for row in rows]
         parts += ["", "Evidence:", "", "```json", json.dumps(v["evidence"], indent=1, default=str)[:6000], "```"]
         for figure in v["figures"]:
             parts += ["", f"![{Path(figure).name}]({_figure_link(figure, ctx.out)})"]

@@ -101,7 +101,8 @@ class CheckContext:
     negative control), the output folder for figures, the seed, how grids run (``ray``:
     None in this process, else each cell a Ray task, :class:`pcalm.experiments.grid_ray.RayOptions`), and
     the torch threads (``threads``: None for :mod:`pcalm.runtime.threads`' rule, per grid cell and per
-    check; a count for every run)."""
+    check; a count for every run), C4's seed cap for undecided cells (``max_seeds``: None for
+    its default) and a folder of shipped grid rows to judge instead of training (``judge``)."""
 
     tier: Tier = "quick"
     method: Method = "pc-alm"
@@ -109,6 +110,8 @@ class CheckContext:
     seed: int = 0
     ray: "RayOptions | None" = None
     threads: int | None = None
+    max_seeds: int | None = None
+    judge: Path | None = None
 
     def __post_init__(self) -> None:
         if self.tier not in ("quick", "full"):
@@ -116,6 +119,8 @@ class CheckContext:
         if self.method not in ("pc-alm", "pc"):
             raise ValueError(f"method: expected 'pc-alm' or 'pc', got {self.method!r}")
         check_thread_count(self.threads)
+        if self.max_seeds is not None and (isinstance(self.max_seeds, bool) or not isinstance(self.max_seeds, int) or self.max_seeds < 2):
+            raise ValueError(f"max_seeds: must be an integer >= 2 (an interval needs two seeds), got {self.max_seeds!r}")
 
     def figure(self, name: str) -> Path:
         """Path of a figure file in the output folder."""

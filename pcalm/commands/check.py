@@ -20,6 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--algo", choices=["pc-alm", "pc"], default="pc-alm", help="method under test; pc is a negative control under which C1, C4, C5, C6 and C7 fail")
     parser.add_argument("--out", type=Path, default=Path("results/check"), help="output folder")
     parser.add_argument("--seed", type=int, default=0, help="seed of every net, batch and grid cell of the checks")
+    parser.add_argument("--max-seeds", type=int, default=None, metavar="K", help="C4's full tier: seeds an undecided cell may grow to, one at a time (default 6)")
+    parser.add_argument("--judge", type=Path, default=None, metavar="DIR", help="C4: judge the rows in DIR/<dataset>/cells.csv (e.g. docs/results/c4_full) with today's rule; trains nothing")
     add_ray_options(parser)  # C4's grids
     add_threads_option(parser)  # C4's cells in this process and the other checks' torch work
     parser.set_defaults(func=run)
@@ -32,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from paper_checks.report import overall, verdict_table
 
     claims = [c.strip().upper() for c in args.only.split(",") if c.strip()] or None
-    ctx = CheckContext(tier=args.tier, method=args.algo, out=args.out, seed=args.seed, ray=ray_options(args), threads=given_threads(args))
+    ctx = CheckContext(tier=args.tier, method=args.algo, out=args.out, seed=args.seed, ray=ray_options(args), threads=given_threads(args), max_seeds=args.max_seeds, judge=args.judge)
     verdicts = run_checks(claims, ctx)  # an unknown claim raises ValueError before any work: exit 2
     results, report = write_results(verdicts, ctx)
     print(verdict_table(verdicts))

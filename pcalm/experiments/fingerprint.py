@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import subprocess
 from pathlib import Path
 
 # The whole package (pcalm/, this file's grandparent), not only this folder: every layer's code
@@ -29,3 +30,18 @@ def _fingerprint(package: Path) -> str:
     for path in files:
         digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:12]
+
+
+@functools.cache
+def source_commit(package: Path = PACKAGE) -> str:
+    """The git commit the package's checkout is at (``git rev-parse HEAD``), with ``+dirty`` when
+    its sources differ from that commit; empty when it is not a git checkout."""
+    try:
+        run = lambda *args: subprocess.run(["git", "-C", str(package), *args], capture_output=True, text=True, timeout=30)  # noqa: E731
+        head = run("rev-parse", "HEAD")
+        if head.returncode != 0:
+            return ""
+        dirty = run("status", "--porcelain", "--untracked-files=no", "--", ".").stdout.strip()
+        return head.stdout.strip() + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return ""

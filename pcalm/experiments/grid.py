@@ -37,9 +37,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from pcalm.data import load_dataset
-from pcalm.experiments.fingerprint import code_fingerprint
+from pcalm.experiments.fingerprint import code_fingerprint, source_commit
+from pcalm.experiments.grid_cost import REFERENCE_SECONDS_PER_UNIT, cell_cost, in_words
 from pcalm.experiments.grid_ray import RayOptions, import_ray, ray_cells
 from pcalm.experiments.plotting import Heatmap, plot_heatmaps
+from pcalm.runtime.machine_info import cpu_model
 from pcalm.experiments.training import ALGOS, TrainConfig, TrainResult, train, write_run_files
 
 PER_CELL = ("algo", "width", "depth", "activation", "seed")
@@ -48,7 +50,9 @@ ALGO_TITLES = {"bp": "BP", "pc": "PC", "pc-alm": "PC-ALM"}
 
 @dataclass(frozen=True)
 class GridSpec:
-    """The grid: every combination of the tuples, each run with ``base``'s other settings."""
+    """The grid: every combination of the tuples, each run with ``base``'s other settings;
+    ``seeds_per_cell`` holds ((activation, depth, width), seeds) pairs whose cells run those seeds
+    instead of ``seeds`` (e.g. more seeds where a judgement is undecided)."""
 
     widths: tuple[int, ...] = (8, 16, 32, 64, 128)
     depths: tuple[int, ...] = (8, 16, 32, 64, 128)
@@ -56,6 +60,7 @@ class GridSpec:
     algos: tuple[str, ...] = ALGOS
     seeds: tuple[int, ...] = (0, 1, 2)
     base: TrainConfig = field(default_factory=TrainConfig)
+    seeds_per_cell: tuple[tuple[tuple[str, int, int], tuple[int, ...]], ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("widths", "depths", "activations", "algos", "seeds"):
@@ -63,7 +68,20 @@ class GridSpec:
             if not values or len(set(values)) != len(values):
                 raise ValueError(f"{name}: need at least one value and no repeats, got {values!r}")
             object.__setattr__(self, name, values)
+        pairs = tuple((tuple(cell), tuple(seeds)) for cell, seeds in self.seeds_per_cell)
+        for (activation, depth, width), seeds in pairs:
+            if activation not in self.activations or depth not in self.depths or width not in self.widths:
+                raise ValueError(f"seeds_per_cell: cell {(activation, depth, width)!r} is not in the grid")
+            if not seeds or len(set(seeds)) != len(seeds):
+                raise ValueError(f"seeds_per_cell: need at least one seed and no repeats for {(activation, depth, width)!r}, got {seeds!r}")
+        if len({cell for cell, _ in pairs}) != len(pairs):
+            raise ValueError("seeds_per_cell: a cell is named twice")
+        object.__setattr__(self, "seeds_per_cell", pairs)
         self.cells()  # validates every cell's config
+
+    def seeds_of(self, activation: str, depth: int, width: int) -> tuple[int, ...]:
+        """The seeds the cell (activation, depth, width) runs: its ``seeds_per_cell`` or ``seeds``."""
+        return dict(self.seeds_per_cell).get((activation, depth, width), self.seeds)
 
     def cells(self) -> list[TrainConfig]:
         """Every cell's config, algorithms of one (activation, depth, width, seed) adjacent."""
@@ -72,7 +90,7 @@ class GridSpec:
             for activation in self.activations
             for depth in self.depths
             for width in self.widths
-            for seed in self.seeds
+            for seed in self.seeds_of(activation, depth, width)
             for algo in self.algos
         ]
 
@@ -94,7 +112,10 @@ def cell_name(config: TrainConfig) -> str:
 
 @dataclass
 class CellResult:
-    """One row of cells.csv: a finished run's key, status and final metrics (NaN if diverged)."""
+    """One row of cells.csv: a finished run's key, status and final metrics (NaN if diverged), the
+    node, and what a rerun needs to reproduce it bit for bit: the CPU model, the torch thread
+    count, the git commit and the code fingerprint (empty / 0 in rows written before they were
+    recorded, :data:`RECORDED_LATER`)."""
 
     algo: str
     width: int
@@ -115,13 +136,17 @@ class CellResult:
     message: str
     node: str
     model: str = "residual-mlp"
+    cpu: str = ""
+    threads: int = 0
+    commit: str = ""
+    code: str = ""
 
     @property
     def key(self) -> tuple:
         return cell_key(self)
 
     @classmethod
-    def from_run(cls, result: TrainResult, node: str) -> "CellResult":
+    def from_run(cls, result: TrainResult, node: str, cpu: str) -> "CellResult":
         c, ok = result.config, not result.diverged
         final = result.final
         metric = lambda name: getattr(final, name) if ok else math.nan  # noqa: E731
@@ -129,14 +154,15 @@ class CellResult:
             c.algo, c.width, c.depth, c.activation, c.seed, result.status,
             metric("test_acc"), metric("test_mse"), metric("test_ce"), metric("train_acc"), metric("train_mse"), metric("cosine_to_bp"),
             math.nan if result.eta is None else result.eta, math.nan if result.lambda_max is None else result.lambda_max,
-            result.steps_done, result.wall_time_s, result.message, node, c.model,
+            result.steps_done, result.wall_time_s, result.message, node, c.model, cpu, result.threads, source_commit(), code_fingerprint(),
         )
 
     @classmethod
     def from_row(cls, row: dict[str, str]) -> "CellResult":
+        """A row of cells.csv; the columns of :data:`RECORDED_LATER` may be missing (older rows)."""
         types = {f.name: f.type for f in dataclasses.fields(cls)}
         convert = {"int": int, "float": float, "str": str}
-        return cls(**{name: convert[types[name]](row[name]) for name in types if name in row})  # no model column: the default
+        return cls(**{name: convert[types[name]](row[name]) for name in types if name in row})  # a column recorded later and missing: its default
 
 
 @dataclass
@@ -176,31 +202,49 @@ def _without_nan(value):
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(CellResult))
-LEGACY_FIELDS = FIELDS[:-1]  # the columns before ``model``: rows of the residual MLP
+# Columns added after the first shipped rows (``model``: no column means the residual MLP): a
+# cells.csv without them is still read.
+RECORDED_LATER = ("model", "cpu", "threads", "commit", "code")
 
 
-def read_cells(path: Path) -> list[CellResult]:
-    """The finished rows of a cells.csv; a last line cut short by a kill is dropped from the file.
-    A file with other columns (written by another pcalm version) is refused with a ValueError."""
+def _columns(path: Path, header: list[str] | None) -> tuple[str, ...]:
+    """The columns of a cells.csv header, refused (ValueError) unless they are this pcalm's, or
+    this pcalm's less some of :data:`RECORDED_LATER`, in order."""
+    columns = tuple(header or FIELDS)
+    if columns != tuple(name for name in FIELDS if name in columns) or any(name not in columns for name in FIELDS if name not in RECORDED_LATER):
+        missing = [name for name in FIELDS if name not in columns and name not in RECORDED_LATER]
+        raise ValueError(f"{path}: its columns are not this pcalm's (missing: {', '.join(missing) or 'none'}; expected {', '.join(FIELDS)}); it was written by another version: use a new --out")
+    return columns
+
+
+def read_cells(path: Path, repair: bool = True) -> list[CellResult]:
+    """The finished rows of a cells.csv; a last line cut short by a kill is dropped (and, with
+    ``repair``, cut from the file). A file with other columns (written by another pcalm version)
+    is refused with a ValueError; one lacking only :data:`RECORDED_LATER` is read."""
     if not path.exists():
         return []
     text = path.read_text()
     if text and not text.endswith("\n"):
         text = text[: text.rfind("\n") + 1]
-        path.write_text(text)
+        if repair:
+            path.write_text(text)
     reader = csv.DictReader(io.StringIO(text))
-    if reader.fieldnames is not None and tuple(reader.fieldnames) not in (FIELDS, LEGACY_FIELDS):
-        missing = [name for name in FIELDS if name not in reader.fieldnames]
-        raise ValueError(f"{path}: its columns are not this pcalm's (missing: {', '.join(missing) or 'none'}; expected {', '.join(FIELDS)}); it was written by another version: use a new --out")
+    if reader.fieldnames is not None:
+        _columns(path, reader.fieldnames)
     return [CellResult.from_row(row) for row in reader]
 
 
 def _append(path: Path, cell: CellResult) -> None:
+    """Append ``cell``'s row (with the header to a new file; in an older file's columns)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     if not path.exists() or path.stat().st_size == 0:
         writer.writerow(FIELDS)
-    writer.writerow([getattr(cell, name) for name in FIELDS])
+        columns = FIELDS
+    else:
+        with open(path, newline="") as f:
+            columns = _columns(path, next(csv.reader(f), None))
+    writer.writerow([getattr(cell, name) for name in columns])
     with open(path, "a", newline="") as f:
         f.write(buffer.getvalue())
         f.flush()
@@ -234,7 +278,7 @@ def _check_settings(out: Path, spec: GridSpec) -> None:
     (out / "grid.json").write_text(json.dumps(_kept_settings(spec), indent=2) + "\n")
 
 
-def run_grid(spec: GridSpec, out: str | Path, progress: bool = True, keep_runs: bool = True, ray: RayOptions | None = None, threads: int | None = None) -> GridResult:
+def run_grid(spec: GridSpec, out: str | Path, progress: bool = True, keep_runs: bool = True, ray: RayOptions | None = None, threads: int | None = None, curve: bool = False) -> GridResult:
     """Run the cells of ``spec`` missing from ``<out>/cells.csv``, then draw the heatmaps.
 
     Arguments:
@@ -247,6 +291,9 @@ def run_grid(spec: GridSpec, out: str | Path, progress: bool = True, keep_runs: 
         threads: the torch threads of every cell run in this process; None lets
             :func:`pcalm.runtime.threads.choose_threads` pick them per cell from its width and batch
             size. On Ray a cell's task has ``ray.cpus_per_cell`` threads instead.
+        curve: evaluate every epoch (each run's metrics.csv a learning curve); by default only
+            the initial and the final model (:func:`pcalm.experiments.training.train`'s ``curve``):
+            the rows, which hold the final metrics, are the same bit for bit.
 
     Returns:
         The :class:`GridResult`; its ``failed`` names the cells whose run raised (Ray only).
@@ -261,13 +308,18 @@ def run_grid(spec: GridSpec, out: str | Path, progress: bool = True, keep_runs: 
     data = load_dataset(spec.base.dataset, spec.base.data_dir, spec.base.download, spec.base.split_seed) if todo else None
     out.mkdir(parents=True, exist_ok=True)
     _check_settings(out, spec)
-    failed = []
+    costs = {cell_key(c): cell_cost(c, len(data.x_train), data.input_dim) for c in todo} if todo else {}
+    if progress and todo:
+        announce_cost(len(todo), sum(costs.values()), ray)
     if ray is None:
-        for config in tqdm(todo, desc="grid", unit="cell", disable=not progress):
-            run_dir = out / "runs" / cell_name(config) if keep_runs else None
-            _append(cells_path, CellResult.from_run(train(config, run_dir, progress=progress, data=data, threads=threads), platform.node()))
+        failed = []
+        with CostBar(costs, "grid", progress) as bar:
+            for config in todo:
+                run_dir = out / "runs" / cell_name(config) if keep_runs else None
+                _append(cells_path, CellResult.from_run(train(config, run_dir, progress=progress, data=data, threads=threads, curve=curve), platform.node(), cpu_model()))
+                bar.finished(cell_key(config))
     else:
-        failed = _run_on_ray(todo, ray, out, keep_runs, progress)
+        failed = _run_on_ray(todo, ray, out, keep_runs, progress, costs, curve)
     wanted = {cell_key(c) for c in spec.cells()}
     cells = [cell for cell in read_cells(cells_path) if cell.key in wanted]
     figures = [str(p) for p in draw_heatmaps(spec, cells, out)]
@@ -277,12 +329,12 @@ def run_grid(spec: GridSpec, out: str | Path, progress: bool = True, keep_runs: 
     return result
 
 
-def _run_on_ray(todo: list[TrainConfig], options: RayOptions, out: Path, keep_runs: bool, progress: bool) -> list[CellFailure]:
+def _run_on_ray(todo: list[TrainConfig], options: RayOptions, out: Path, keep_runs: bool, progress: bool, costs: dict[tuple, float], curve: bool) -> list[CellFailure]:
     """Run ``todo`` as Ray tasks, writing each finished cell's row (once: a cell whose row is
     written is not written again) and, with ``keep_runs``, its run files; return the failures."""
     written, failed = set(), []
-    with tqdm(total=len(todo), desc="grid (ray)", unit="cell", disable=not progress) as bar:
-        for outcome in ray_cells(todo, options):
+    with CostBar(costs, "grid (ray)", progress) as bar:
+        for outcome in ray_cells(todo, options, curve):
             key, name = cell_key(outcome.config), cell_name(outcome.config)
             if key in written:
                 continue
@@ -293,12 +345,51 @@ def _run_on_ray(todo: list[TrainConfig], options: RayOptions, out: Path, keep_ru
                 written.add(key)
                 if keep_runs:
                     write_run_files(outcome.result, out / "runs" / name)
-                row = CellResult.from_run(outcome.result, outcome.node)
+                row = CellResult.from_run(outcome.result, outcome.node, outcome.cpu)
                 _append(out / "cells.csv", row)
                 if progress:
                     tqdm.write(f"[grid] {name}: {row.status}, test acc {row.test_acc:.4f}, {row.wall_time_s:.1f} s on {row.node}", file=sys.stderr)
-            bar.update()
+            bar.finished(key)
     return failed
+
+
+# An estimated total above this advises a cluster (--ray ADDRESS).
+MANY_HOURS_S = 2 * 3600
+
+
+def announce_cost(cells: int, cost: float, ray: RayOptions | None) -> None:
+    """Print, before the first cell, the estimated compute of the cells to run
+    (:mod:`pcalm.experiments.grid_cost`'s reference rate), with the advice to use a cluster when
+    it is many hours."""
+    seconds = cost * REFERENCE_SECONDS_PER_UNIT
+    line = f"[grid] {cells} cells to run: about {in_words(seconds)} of single-thread compute at the reference rate (one Intel Xeon core; other CPUs and loads differ)"
+    if seconds > MANY_HOURS_S:
+        line += "; that is many hours: --ray ADDRESS spreads the cells over a Ray cluster's nodes" + ("" if ray is not None else " (--ray alone runs one cell per core here)")
+    print(line, file=sys.stderr, flush=True)
+
+
+class CostBar:
+    """A tqdm bar over the cells' estimated costs (``costs``: cell key -> units), a context
+    manager: its percentage and ETA are weighted by work (with no smoothing tqdm's ETA is
+    :func:`pcalm.experiments.grid_cost.eta_seconds`), its postfix counts cells."""
+
+    def __init__(self, costs: dict[tuple, float], desc: str, progress: bool) -> None:
+        self.costs, self.done = costs, 0
+        fmt = "{desc}: {percentage:3.0f}% of the work |{bar}| [{elapsed}<{remaining}]{postfix}"
+        self.bar = tqdm(total=sum(costs.values()) or 1.0, desc=desc, smoothing=0, bar_format=fmt, disable=not progress)
+        self.bar.set_postfix_str(f"0/{len(costs)} cells", refresh=False)
+
+    def finished(self, key: tuple) -> None:
+        """Count the cell ``key`` as done (its cost added to the bar)."""
+        self.done += 1
+        self.bar.update(self.costs.get(key, 0.0))
+        self.bar.set_postfix_str(f"{self.done}/{len(self.costs)} cells")
+
+    def __enter__(self) -> "CostBar":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bar.close()
 
 
 def seed_runs(cells: list[CellResult], algo: str, activation: str, depth: int, width: int) -> list[CellResult]:
@@ -340,7 +431,8 @@ def draw_heatmaps(spec: GridSpec, cells: list[CellResult], out: Path) -> list[Pa
                 cmap="RdBu_r", center=0.0, vmin=-span, vmax=span, **common,
             ))
         family = "residual CNN, " if spec.base.model == "conv" else ""
-        suptitle = f"{spec.base.dataset}, {family}{activation}: test accuracy, {_seeds_in_words(tuple(spec.seeds))}"
+        more = sum(cell[0] == activation for cell, _ in spec.seeds_per_cell)
+        suptitle = f"{spec.base.dataset}, {family}{activation}: test accuracy, {_seeds_in_words(tuple(spec.seeds))}" + (f" (more seeds in {more} cells)" if more else "")
         paths.append(plot_heatmaps(panels, out / f"heatmap_{activation}.png", ncols=min(3, len(panels)), suptitle=suptitle))
     return paths
 

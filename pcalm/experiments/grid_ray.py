@@ -74,12 +74,13 @@ class RayOptions:
 @dataclass
 class CellOutcome:
     """What one cell's task sent back: its config, the run (None if it failed), the node it ran
-    on, and the error (empty when it ran)."""
+    on, the error (empty when it ran) and the node's CPU model."""
 
     config: "TrainConfig"
     result: "TrainResult | None"
     node: str
     error: str = ""
+    cpu: str = "unknown"
 
 
 class CodeMismatchError(RuntimeError):
@@ -102,11 +103,13 @@ def _dataset(name: str, data_dir: str | None, download: bool, split_seed: int) -
     return load_dataset(name, data_dir, download, split_seed)
 
 
-def run_cell(config: "TrainConfig", fingerprint: str, threads: int) -> CellOutcome:
+def run_cell(config: "TrainConfig", fingerprint: str, threads: int, curve: bool = False) -> CellOutcome:
     """A cell's task: check the code, train with ``threads`` torch and BLAS threads
     (:func:`pcalm.runtime.threads.run_threads`: the numbers of the same cell in process with that many
-    threads), return the outcome. Exceptions come back as the outcome's error, named with the node."""
+    threads; ``curve``: :func:`pcalm.experiments.training.train`'s), return the outcome. Exceptions
+    come back as the outcome's error, named with the node."""
     from pcalm.experiments.training import train
+    from pcalm.runtime.machine_info import cpu_model
 
     node = node_name()
     try:
@@ -117,7 +120,7 @@ def run_cell(config: "TrainConfig", fingerprint: str, threads: int) -> CellOutco
                 f"the driver's has {fingerprint}: install the same pcalm on every node"
             )
         data = _dataset(config.dataset, config.data_dir, config.download, config.split_seed)
-        return CellOutcome(config, train(config, None, progress=False, data=data, threads=threads), node)
+        return CellOutcome(config, train(config, None, progress=False, data=data, threads=threads, curve=curve), node, cpu=cpu_model())
     except Exception as error:  # reported by the driver with the cell and the node; the grid goes on
         return CellOutcome(config, None, node, f"{type(error).__name__}: {error}")
 
@@ -176,8 +179,8 @@ def ray_session(options: RayOptions | None) -> Iterator[None]:
             ray.shutdown()
 
 
-def ray_cells(configs: "list[TrainConfig]", options: RayOptions) -> Iterator[CellOutcome]:
-    """Run each config as a Ray task; yield the outcomes in the order the tasks finish.
+def ray_cells(configs: "list[TrainConfig]", options: RayOptions, curve: bool = False) -> Iterator[CellOutcome]:
+    """Run each config as a Ray task (``curve``: :func:`run_cell`'s); yield the outcomes in the order the tasks finish.
 
     A task whose worker died more than ``options.max_retries`` times yields an outcome with
     Ray's error and node "unknown".
@@ -187,7 +190,7 @@ def ray_cells(configs: "list[TrainConfig]", options: RayOptions) -> Iterator[Cel
         _check_fits(ray, options)
         task = ray.remote(run_cell).options(num_cpus=options.cpus_per_cell, num_gpus=options.gpus_per_cell, max_retries=options.max_retries)
         fingerprint = code_fingerprint()
-        pending = {task.remote(config, fingerprint, options.threads): config for config in configs}
+        pending = {task.remote(config, fingerprint, options.threads, curve): config for config in configs}
         while pending:
             (ready,), _ = ray.wait(list(pending), num_returns=1)
             config = pending.pop(ready)

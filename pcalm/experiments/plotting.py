@@ -31,7 +31,8 @@ class Heatmap:
     ``center``: when given, a diverging colour map symmetric about it (for differences);
     ``annotate``: write each cell's value in it (off for large maps, whose tick labels are
     then thinned to about ten per axis);
-    ``vmin``/``vmax`` fix the colour range (default: the finite values' range).
+    ``vmin``/``vmax`` fix the colour range (default: the finite values' range);
+    ``labels``: the text of each cell instead of ``fmt`` of its value (e.g. an interval and a verdict).
     """
 
     values: Sequence[Sequence[float]]
@@ -48,6 +49,7 @@ class Heatmap:
     vmax: float | None = None
     nan_label: str = ""
     annotate: bool = True
+    labels: Sequence[Sequence[str]] | None = None
 
 
 @dataclass
@@ -120,9 +122,11 @@ def plot_heatmaps(panels: Sequence[Heatmap], path: str | Path, ncols: int | None
         ax.set_title(panel.title)
         ax.set_xlabel(panel.xlabel)
         ax.set_ylabel(panel.ylabel)
+        if panel.labels is not None and np.shape(np.asarray(panel.labels, dtype=object)) != values.shape:
+            raise ValueError(f"heatmap {panel.title!r}: labels do not match the values' shape {values.shape}")
         for (i, j), value in np.ndenumerate(values if panel.annotate else np.empty((0, 0))):
-            text = panel.fmt.format(value) if np.isfinite(value) else panel.nan_label
-            ax.text(j, i, text, ha="center", va="center", fontsize=8, color=_text_colour(colours, value, low, high))
+            text = panel.labels[i][j] if panel.labels is not None else (panel.fmt.format(value) if np.isfinite(value) else panel.nan_label)
+            ax.text(j, i, text, ha="center", va="center", fontsize=8 if panel.labels is None else 6, color=_text_colour(colours, value, low, high))
         fig.colorbar(image, ax=ax, label=panel.colorbar_label)
     if suptitle:
         fig.suptitle(suptitle)

@@ -253,8 +253,14 @@ def write_run_files(result: TrainResult, out: str | Path) -> None:
     files.summary(result)
 
 
-def train(config: TrainConfig, out: str | Path | None = None, progress: bool = True, data: Dataset | None = None, threads: int | None = None) -> TrainResult:
+def train(config: TrainConfig, out: str | Path | None = None, progress: bool = True, data: Dataset | None = None, threads: int | None = None, curve: bool = True) -> TrainResult:
     """Run ``config``; write ``metrics.csv`` and ``summary.json`` into ``out`` when given.
+
+    ``curve``: evaluate the model (train and test metrics, cosine to BP) after every epoch; when
+    False, only the initial and the final model, and an epoch whose steps' losses were not all
+    finite (so a diverging run still ends at the epoch it would end at with the curve, unless
+    only the evaluation overflows). The evaluation changes neither the weights nor the batches:
+    the final metrics are the same bit for bit either way.
 
     ``data`` reuses an already loaded dataset (it must be ``config.dataset``). ``threads``: the
     run's torch thread count, and that of NumPy's and SciPy's BLAS
@@ -266,10 +272,10 @@ def train(config: TrainConfig, out: str | Path | None = None, progress: bool = T
     """
     choice = choose_threads(config.width, config.batch_size, threads)
     with run_threads(choice.threads):
-        return _train(config, None if out is None else Path(out), progress, data, choice)
+        return _train(config, None if out is None else Path(out), progress, data, choice, curve)
 
 
-def _train(config: TrainConfig, out: Path | None, progress: bool, data: Dataset | None, choice: ThreadChoice) -> TrainResult:
+def _train(config: TrainConfig, out: Path | None, progress: bool, data: Dataset | None, choice: ThreadChoice, curve: bool) -> TrainResult:
     start = time.perf_counter()
     dtype = DTYPES[config.dtype]
     data = (data if data is not None else load_dataset(config.dataset, config.data_dir, config.download, config.split_seed)).to(config.device, dtype)
@@ -298,17 +304,20 @@ def _train(config: TrainConfig, out: Path | None, progress: bool, data: Dataset 
     try:
         record(_measure(model, data, probe, algo, 0, 0, start))
         for epoch in range(1, config.epochs + 1):
+            finite = True
             for rows in batch_order(len(data.x_train), config.batch_size, config.seed, epoch):
                 stage = f"Adam step {result.steps_done + 1}"
                 rows = rows.to(config.device)
                 step = train_step(model, optimizer, data.x_train[rows], data.y_train[rows], algo)
                 result.steps_done += 1
                 loss = float(step.energies[0])
+                finite = finite and math.isfinite(loss)
                 running = loss if running is None else 0.95 * running + 0.05 * loss
                 bar.update()
                 bar.set_postfix(loss=f"{running:.4f}", refresh=False)
-            stage = f"the evaluation after epoch {epoch}"
-            record(_measure(model, data, probe, algo, epoch, result.steps_done, start))
+            if curve or epoch == config.epochs or not finite:
+                stage = f"the evaluation after epoch {epoch}"
+                record(_measure(model, data, probe, algo, epoch, result.steps_done, start))
     except NonFiniteActivityError as error:
         result.status, result.message = "diverged", f"{stage}: {error}"
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM under pcalm.commands.cli: summary.json says how far it got

@@ -4,6 +4,7 @@ are never compared blind (``pcalm bench`` records it in bench.json and bench.md)
 
 from __future__ import annotations
 
+import functools
 import platform
 import re
 from typing import Any
@@ -63,3 +64,11 @@ def describe(record: dict[str, Any]) -> str:
     simd = " ".join(record.get("simd_flags") or []) or "unknown"
     blas = record.get("blas_library") or record.get("blas") or "unknown"
     return f"CPU: {record.get('cpu_model')} ({record.get('cpu_vendor')}, {record.get('architecture')}); SIMD: {simd}; torch CPU capability: {record.get('torch_cpu_capability')}; BLAS: {record.get('blas')} ({blas})"
+
+
+@functools.cache
+def cpu_model() -> str:
+    """This machine's CPU model, e.g. "AMD EPYC 9R14 96-Core Processor" (``cpu_record``'s, read
+    once per process; "unknown" where it cannot be read): what grid rows record beside their
+    thread count, so that a rerun knows whether it may expect the same numbers bit for bit."""
+    return cpu_record()["cpu_model"] or "unknown"

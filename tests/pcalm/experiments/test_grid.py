@@ -22,8 +22,9 @@ from pcalm.experiments.plotting import Heatmap, Line, plot_heatmaps, plot_lines
 from pcalm.experiments.training import TrainConfig
 
 REPO = Path(__file__).resolve().parents[3]
-# A 2x2 grid (widths 4, 8 x depths 2, 3), relu, seed 0, the three algorithms: 12 cells.
-GRID_ARGS = ["--widths", "4", "8", "--depths", "2", "3", "--activations", "relu", "--seeds", "0", "--epochs", "2", "--threads", "1", "--quiet"]
+# Widths 4, 8 x depth 2 x seeds 0, 1, relu, the three algorithms: 12 cells. Two seeds, so that
+# resuming must tell a cell's seeds apart.
+GRID_ARGS = ["--widths", "4", "8", "--depths", "2", "--activations", "relu", "--seeds", "0", "1", "--epochs", "2", "--threads", "1", "--quiet"]
 SMALL = GridSpec(widths=(4, 8), depths=(2, 3), activations=("relu",), seeds=(0,), base=TrainConfig(epochs=2))
 
 
@@ -74,7 +75,10 @@ def test_a_killed_grid_resumes_with_only_the_missing_cells(tmp_path):
     assert f"ran {12 - done} cells, skipped {done} already done" in finished.stdout
     after = cells.read_text().splitlines(keepends=True)
     assert after[: done + 1] == before[: done + 1]  # header and finished rows untouched
-    assert len(after) == 13 and len({tuple(r[k] for k in ("algo", "width", "depth")) for r in _rows(cells)}) == 12
+    rows = _rows(cells)
+    assert len(after) == 13 and len({tuple(r[k] for k in ("algo", "width", "depth", "seed")) for r in rows}) == 12
+    by_seed = {(r["algo"], r["width"], r["seed"]): r["test_mse"] for r in rows}
+    assert all(by_seed[(a, w, "0")] != by_seed[(a, w, "1")] for a, w, _ in by_seed)  # the seeds' numbers differ
 
 
 def test_a_half_written_last_row_is_dropped_and_rerun(tmp_path):
@@ -143,6 +147,16 @@ def test_grid_spec_refuses_repeats_and_bad_cells():
         GridSpec(algos=("bp", "adam"))
     with pytest.raises(ValueError, match="depth"):
         GridSpec(depths=(1,))
+    with pytest.raises(ValueError, match="seeds_per_cell: cell \\('relu', 3, 4\\) is not in the grid"):
+        GridSpec(widths=(4,), depths=(2,), seeds_per_cell=((("relu", 3, 4), (0, 1)),))
+    with pytest.raises(ValueError, match="seeds_per_cell: need at least one seed and no repeats"):
+        GridSpec(widths=(4,), depths=(2,), seeds_per_cell=((("relu", 2, 4), (1, 1)),))
+
+
+def test_a_cell_may_run_more_seeds_than_the_rest():
+    spec = GridSpec(widths=(4, 8), depths=(2,), activations=("relu",), algos=("bp",), seeds=(0,), seeds_per_cell=((("relu", 2, 8), (0, 1)),))
+    assert [(c.width, c.seed) for c in spec.cells()] == [(4, 0), (8, 0), (8, 1)]
+    assert spec.seeds_of("relu", 2, 8) == (0, 1) and spec.seeds_of("relu", 2, 4) == (0,)
 
 
 def test_plotting_helper_writes_heatmaps_and_lines(tmp_path):

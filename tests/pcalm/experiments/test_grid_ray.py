@@ -31,12 +31,13 @@ if importlib.util.find_spec("ray") is None:  # not imported here: pcalm imports 
     pytest.skip("ray is not installed (extra pcalm[ray])", allow_module_level=True)
 
 REPO = Path(__file__).resolve().parents[3]
-CELLS = 12  # widths 4, 8 x depths 2, 3 x the three algorithms, relu, seed 0
+CELLS = 12  # widths 4, 8 x depth 2 x seeds 0, 1 x the three algorithms, relu
 # N = L = 32 makes eta's Lanczos vectors (64 x 32 x 31 activities) long enough for a threaded
 # BLAS to sum them in another order than a single-threaded one: both engines must give a cell
 # the same BLAS thread count (its own, pcalm.runtime.threads.run_threads).
 SMALL = GridSpec(widths=(4, 32), depths=(2, 32), activations=("relu",), seeds=(0,), base=TrainConfig(epochs=1))
-GRID_ARGS = ["grid", "--widths", "4", "8", "--depths", "2", "3", "--activations", "relu", "--seeds", "0", "--quiet"]
+GRID_ARGS = ["grid", "--widths", "4", "8", "--depths", "2", "--activations", "relu", "--seeds", "0", "1", "--quiet"]
+KEY = ("algo", "width", "depth", "seed")
 NODE_IP = "127.0.0.2"
 
 
@@ -138,7 +139,7 @@ def test_two_nodes_share_a_grid(cluster, tmp_path):
     finished = _pcalm(*GRID_ARGS, "--epochs", "1", "--ray", cluster, "--out", str(out))
     assert finished.returncode == 0, finished.stderr
     rows = _rows(out / "cells.csv")
-    assert len(rows) == CELLS and len({(r["algo"], r["width"], r["depth"]) for r in rows}) == CELLS
+    assert len(rows) == CELLS and len({tuple(r[k] for k in KEY) for r in rows}) == CELLS
     nodes = {r["node"] for r in rows}
     assert len(nodes) == 2 and all(n.startswith(f"{NODE_IP}/") for n in nodes), nodes
 
@@ -165,7 +166,7 @@ def test_a_killed_worker_is_retried_and_every_cell_lands_once(cluster, tmp_path)
         driver.kill()
     assert driver.returncode == 0, stderr
     rows = _rows(out / "cells.csv")
-    assert len(rows) == CELLS and len({(r["algo"], r["width"], r["depth"]) for r in rows}) == CELLS
+    assert len(rows) == CELLS and len({tuple(r[k] for k in KEY) for r in rows}) == CELLS
     assert all(r["status"] == "ok" for r in rows)
 
 
@@ -192,7 +193,10 @@ def test_a_killed_driver_and_a_rerun_finish_only_the_missing_cells(cluster, tmp_
     assert f"ran {CELLS - done} cells, skipped {done} already done" in finished.stdout
     after = cells.read_text().splitlines(keepends=True)
     assert after[: done + 1] == before[: done + 1]  # header and finished rows untouched
-    assert len(after) == CELLS + 1 and len({(r["algo"], r["width"], r["depth"]) for r in _rows(cells)}) == CELLS
+    rows = _rows(cells)
+    assert len(after) == CELLS + 1 and len({tuple(r[k] for k in KEY) for r in rows}) == CELLS
+    by_seed = {(r["algo"], r["width"], r["seed"]): r["test_mse"] for r in rows}
+    assert all(by_seed[(a, w, "0")] != by_seed[(a, w, "1")] for a, w, _ in by_seed)  # the seeds' numbers differ
 
 
 def test_a_node_with_other_code_fails_its_cells_clearly(cluster, tmp_path):
