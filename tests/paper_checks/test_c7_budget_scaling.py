@@ -80,8 +80,8 @@ def test_judge_fails_on_a_wrong_exponent(tested, pc, expected):
 
 def test_an_upper_bound_above_the_threshold_does_not_hold_though_the_point_is_below():
     """Planted: PC-ALM's point estimate 1.2 (below 1.3) with bounds 1.0..1.4: undecided, not holds;
-    with bounds 1.35..1.45 it fails. PC's 1.8 with bounds 1.6..2.0 is undecided against 1.7."""
-    tested, pc = c7.judge_exponents("pc-alm", _exponent(1.2, 0.2), _exponent(1.8, 0.2))
+    with bounds 1.35..1.45 it fails. PC's 1.6 with bounds 1.4..1.8 is undecided against 1.5."""
+    tested, pc = c7.judge_exponents("pc-alm", _exponent(1.2, 0.2), _exponent(1.6, 0.2))
     assert tested.state == "undecided" and "straddles 1.3" in tested.undecided
     assert pc.state == "undecided"
     assert c7.judge_exponents("pc-alm", _exponent(1.4, 0.05), _exponent(1.9))[0].state == "fails"

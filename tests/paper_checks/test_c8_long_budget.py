@@ -73,10 +73,13 @@ def test_predictions_need_a_decisive_radius():
     assert c8.predicted_behaviour(1.001, 200) == "undecided"  # 1.001^100 = 1.1
     steps = c8.judged_steps(1.001, depth=8)
     assert steps == 2 * math.ceil(math.log(c8.DECISIVE) / math.log(1.001)) and c8.predicted_behaviour(1.001, steps) == "leaves"
-    assert c8.judged_steps(1.0 + 1e-9, depth=8) == c8.JUDGE_CAP * 8  # capped: stays undecided
-    assert c8.predicted_behaviour(1.0 + 1e-9, c8.JUDGE_CAP * 8) == "undecided"
-    assert c8.judged_steps(0.99, depth=16) == math.ceil(math.log(1 / c8.CONTRACTION) / -math.log(0.99))  # 2292 (cap 4096): r^T = 1e-10
-    assert c8.judged_steps(0.99, depth=8) == c8.JUDGE_CAP * 8  # 2292 > the cap 2048
+    cap_8, cap_128 = max(c8.JUDGE_CAP * 8, c8.JUDGE_CAP_STEPS), max(c8.JUDGE_CAP * 128, c8.JUDGE_CAP_STEPS)
+    assert cap_8 == c8.JUDGE_CAP_STEPS and cap_128 == c8.JUDGE_CAP * 128  # the step floor for shallow nets, 256 L for deep ones
+    assert c8.judged_steps(1.0 + 1e-9, depth=8) == cap_8  # capped: stays undecided
+    assert c8.predicted_behaviour(1.0 + 1e-9, cap_8) == "undecided"
+    assert c8.judged_steps(0.99, depth=16) == math.ceil(math.log(1 / c8.CONTRACTION) / -math.log(0.99))  # 2292: r^T = 1e-10
+    assert c8.judged_steps(0.9999, depth=8) == cap_8  # r^T = 1e-10 needs 230k steps
+    assert c8.judged_steps(0.9999, depth=128) == cap_128
 
 
 def test_observed_behaviour_of_an_oscillating_decay_and_its_reverse():
