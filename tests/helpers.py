@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from types import ModuleType
@@ -95,11 +96,15 @@ def require_tool(name: str, why: str) -> None:
     require(shutil.which(name) is not None, f"{name} is not on PATH: {why}")
 
 
-def _default_signals() -> None:
-    """In the child, before exec: SIGINT and SIGTERM back to their defaults, whatever the test
-    run inherited (a background job or nohup ignores SIGINT, and a child inherits that)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+# Run first in the child: SIGINT and SIGTERM back to their defaults, whatever the test run
+# inherited (a background job or nohup ignores SIGINT, and a child inherits that), then exec the
+# command, which keeps them (a wrapper rather than preexec_fn, unsafe in a threaded process).
+DEFAULT_SIGNALS = (
+    "import os, signal, sys\n"
+    "signal.signal(signal.SIGINT, signal.SIG_DFL)\n"
+    "signal.signal(signal.SIGTERM, signal.SIG_DFL)\n"
+    "os.execvp(sys.argv[1], sys.argv[1:])\n"
+)
 
 
 def _kill_group(process: subprocess.Popen) -> None:
@@ -122,7 +127,7 @@ def child_process(args: Sequence[str], timeout_s: float, end_group: bool = True,
     Yields:
         The subprocess.Popen.
     """
-    process = subprocess.Popen(list(args), start_new_session=True, preexec_fn=_default_signals, **popen)
+    process = subprocess.Popen([sys.executable, "-c", DEFAULT_SIGNALS, *args], start_new_session=True, **popen)
     watchdog = threading.Timer(timeout_s, _kill_group, (process,))
     watchdog.daemon = True
     watchdog.start()

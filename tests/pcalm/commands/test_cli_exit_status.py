@@ -120,6 +120,9 @@ def test_a_tiny_valid_run_is_exit_0(command: str, tmp_path: Path, capsys: pytest
         (["train", "--device", "nodevice"], "device"),
         (["grid", "--widths", "2", "--depths", "2", "2"], "depths"),
         (["grid", "--widths", "2", "--depths", "2", "--activations", "bogus"], "activation"),
+        # No cluster at the address (port 1 refuses): refused at once, saying how to start one.
+        (["grid", "--widths", "8", "--depths", "4", "--activations", "relu", "--algos", "bp", "--seeds", "0", "--ray", "127.0.0.1:1"], "ray start --head --port 1"),
+        (["check", "--only", "C4", "--ray", "127.0.0.1:1"], "ray: no Ray cluster answers at 127.0.0.1:1 ("),
         # Too large for the machine: refused before allocating, with what it needs and what is available.
         (["train", "--width", "100000", "--depth", "100000"], "pc-alm N=100000 L=100000, batch 64 (float32) needs about"),
         (["grid", "--widths", "8", "100000", "--depths", "4", "--activations", "relu", "--algos", "bp", "--seeds", "0"], "bp N=100000 L=4, batch 64 (float32) needs about"),
@@ -146,7 +149,7 @@ def test_help_lists_every_exit_status(capsys: pytest.CaptureFixture[str]) -> Non
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--help"])
     epilog = capsys.readouterr().out.split("exit status (every command):")[1]
-    codes = [exit_status.OK, exit_status.CLAIM_FAILS, exit_status.BAD_INPUT, exit_status.DIVERGED, *exit_status.INTERRUPTED.values()]
+    codes = [exit_status.OK, exit_status.CLAIM_FAILS, exit_status.BAD_INPUT, exit_status.DIVERGED, exit_status.UNDECIDED, *exit_status.INTERRUPTED.values()]
     assert all(f" {code} " in epilog for code in codes), epilog
     readme = (REPO / "README.md").read_text()
     assert all(f"| {code} |" in readme for code in codes)

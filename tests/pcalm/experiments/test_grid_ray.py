@@ -40,6 +40,8 @@ def _ray_installed() -> bool:
 
 
 require(_ray_installed(), "ray is not installed (extra pcalm[ray])", module_level=True)
+# One worker runs them all, in turn: they share a cluster, and `ray stop --force` ends every Ray here.
+pytestmark = pytest.mark.xdist_group("ray")
 
 REPO = Path(__file__).resolve().parents[3]
 CELLS = 12  # widths 4, 8 x depths 2, 3 x the three algorithms, relu, seed 0
