@@ -1,4 +1,5 @@
-"""Shared test configuration: Hypothesis profiles, the test device, one-thread runs.
+"""Shared test configuration: Hypothesis profiles, the test device, one-thread runs, the fused
+kernels built before the workers of a run in several processes (pytest-xdist) start.
 
 Hypothesis runs under the seeded, bounded ``ci`` profile unless ``PCALM_HYPOTHESIS_PROFILE``
 names another one (``full`` runs many more examples).
@@ -14,6 +15,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, settings
 
+import pcalm.engine.stacked.fused
 from tests.helpers import TEST_DEVICE
 
 settings.register_profile(
@@ -37,6 +39,11 @@ settings.load_profile(os.environ.get("PCALM_HYPOTHESIS_PROFILE", "ci"))
 def pytest_configure(config: pytest.Config) -> None:
     if TEST_DEVICE.type == "cuda" and not torch.cuda.is_available():
         raise pytest.UsageError("PCALM_TEST_DEVICE=cuda, but torch sees no CUDA device")
+    if not hasattr(config, "workerinput") and config.getoption("numprocesses", None):
+        # The controller of a run in several processes builds the fused kernels (once per
+        # machine, into the shared cache) before the workers start, so that no worker's test
+        # waits on another's build, and none sees the "waiting for the build" line on its stderr.
+        pcalm.engine.stacked.fused.kernels(torch.device("cpu"))
 
 
 @pytest.fixture

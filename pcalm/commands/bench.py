@@ -43,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     """Run the benchmark, print it, and write bench.json and bench.md into --out."""
     import torch
 
-    from pcalm.experiments.bench import markdown_table, run_bench
+    from pcalm.experiments.bench import INPUT_DIM, OUTPUT_DIM, markdown_table, run_bench
+    from pcalm.experiments.run_memory import check_bench_fits
     from pcalm.runtime.machine_info import describe
     from pcalm.engine.validation import check_device
 
@@ -53,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
     auto = "cuda" if torch.cuda.is_available() else "cpu"
     shapes, device = _shapes(args), check_device(auto if args.device == "auto" else args.device)  # bad input: exit 2 (pcalm.commands.cli)
+    check_bench_fits(shapes, INPUT_DIM, OUTPUT_DIM)  # every shape, before the first is built
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     if args.model == "conv":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from pcalm.experiments.grid_ray import RayOptions
+from pcalm.experiments.grid_ray import RayOptions, probe_address
 
 
 def add_ray_options(parser: argparse.ArgumentParser) -> None:
@@ -19,7 +19,12 @@ def add_ray_options(parser: argparse.ArgumentParser) -> None:
 
 
 def ray_options(args: argparse.Namespace) -> RayOptions | None:
-    """The RayOptions of --ray/--cpus-per-cell/--gpus-per-cell; None without --ray."""
+    """The RayOptions of --ray/--cpus-per-cell/--gpus-per-cell; None without --ray. A host:port
+    where nothing answers is refused here (ValueError, exit 2), before any work
+    (:func:`pcalm.experiments.grid_ray.probe_address`)."""
     if args.ray is None:
         return None
-    return RayOptions(address=None if args.ray == "local" else args.ray, cpus_per_cell=args.cpus_per_cell, gpus_per_cell=args.gpus_per_cell)
+    options = RayOptions(address=None if args.ray == "local" else args.ray, cpus_per_cell=args.cpus_per_cell, gpus_per_cell=args.gpus_per_cell)
+    if options.address is not None:
+        probe_address(options.address)
+    return options

@@ -39,7 +39,8 @@ from tqdm.auto import tqdm
 from pcalm.data import load_dataset
 from pcalm.experiments.fingerprint import code_fingerprint, source_commit
 from pcalm.experiments.grid_cost import REFERENCE_SECONDS_PER_UNIT, cell_cost, in_words
-from pcalm.experiments.grid_ray import RayOptions, import_ray, ray_cells
+from pcalm.experiments.grid_ray import RayOptions, import_ray, probe_address, ray_cells
+from pcalm.experiments.run_memory import check_run_fits
 from pcalm.experiments.plotting import Heatmap, plot_heatmaps
 from pcalm.runtime.machine_info import cpu_model
 from pcalm.experiments.training import ALGOS, TrainConfig, TrainResult, train, write_run_files
@@ -305,7 +306,12 @@ def run_grid(spec: GridSpec, out: str | Path, progress: bool = True, keep_runs: 
     # Missing data (or a missing ray package) fails here, before anything is written into ``out``.
     if ray is not None and todo:
         import_ray(local=ray.address is None)
+        if ray.address is not None:
+            probe_address(ray.address)  # no cluster there: one line within seconds
     data = load_dataset(spec.base.dataset, spec.base.data_dir, spec.base.download, spec.base.split_seed) if todo else None
+    if ray is None and data is not None:  # every cell before the first runs; on Ray each node checks its own
+        for config in todo:
+            check_run_fits(config, data.input_dim, data.num_classes, max(len(data.x_train), len(data.x_test)))
     out.mkdir(parents=True, exist_ok=True)
     _check_settings(out, spec)
     costs = {cell_key(c): cell_cost(c, len(data.x_train), data.input_dim) for c in todo} if todo else {}

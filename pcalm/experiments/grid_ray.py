@@ -12,17 +12,22 @@ checks that the pcalm it imports has the fingerprint the driver sent
 
 Without an address a local Ray is started on all cores (no dashboard, loopback only, its workers
 at normal priority: niceness 0) and shut down at the end; with one (``auto``, ``host:port``) the
-grid joins that cluster and leaves it running. A Ray already initialised in this process is
-used as it is.
+grid joins that cluster and leaves it running; where no cluster answers (a TCP probe of the
+address, then ray.init, each with its own time limit, under 30 s together) it is a ValueError
+naming the address and the `ray start` that would start one. A Ray already initialised in this
+process is used as it is.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import math
 import os
+import socket
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -41,6 +46,11 @@ LOOPBACK_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 # 6-cell grid with both cores busy: 259 s at 15, 19 s at 0, docs/scaling.md); at 0 a cell
 # competes as it does in process. A cluster keeps what its `ray start` set (RAY_worker_niceness=0).
 LOCAL_SYSTEM_CONFIG = {"worker_niceness": 0}
+# Joining a cluster: how long the TCP probe of its address may take, and then ray.init. Ray's own
+# waits are minutes long (a port that accepts but is no Ray's GCS: still waiting after 60 s), so
+# both are bounded here, together under 30 s.
+PROBE_TIMEOUT_S = 5.0
+JOIN_TIMEOUT_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -142,17 +152,74 @@ def _connect(ray, options: RayOptions) -> bool:
     if ray.is_initialized():
         return False
     start = time.perf_counter()
-    try:
-        if options.address is None:
-            ray.init(address="local", include_dashboard=False, log_to_driver=False, configure_logging=False, _system_config=LOCAL_SYSTEM_CONFIG)
-        else:
-            ray.init(address=options.address, log_to_driver=False, configure_logging=False)
-    except ConnectionError as error:
-        raise ValueError(f"ray: cannot connect to the cluster at {options.address!r}: {error}") from None
+    if options.address is None:
+        ray.init(address="local", include_dashboard=False, log_to_driver=False, configure_logging=False, _system_config=LOCAL_SYSTEM_CONFIG)
+    else:
+        _join(ray, options.address)
     resources = ray.cluster_resources()
     where = "a local Ray" if options.address is None else f"the Ray cluster at {options.address}"
     print(f"[grid] on {where}: {len(ray.nodes())} node(s), {resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs ({time.perf_counter() - start:.1f} s to connect)", file=sys.stderr, flush=True)
     return True
+
+
+def _no_cluster(address: str, why: str) -> ValueError:
+    """The one-line error of an address where no cluster answers, saying how to start one."""
+    port = address.rpartition(":")[2] if address != "auto" else ""
+    start = f"ray start --head --port {port}" if port.isdigit() else "ray start --head"
+    return ValueError(f"ray: no Ray cluster answers at {address} ({why}); start one there with `{start}`, or give --ray alone for a local Ray")
+
+
+def probe_address(address: str, timeout_s: float = PROBE_TIMEOUT_S) -> None:
+    """A ValueError (:func:`_no_cluster`) unless a TCP connection to ``address`` (host:port, the
+    cluster's GCS) opens within ``timeout_s``; other forms ("auto", ray://) are left to :func:`_join`."""
+    host, _, port = address.rpartition(":")
+    if not host or "://" in address or not port.isdigit():
+        return
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            pass
+    except socket.timeout:
+        raise _no_cluster(address, f"no answer within {timeout_s:g} s") from None
+    except OSError as error:
+        raise _no_cluster(address, error.strerror or type(error).__name__) from None
+
+
+class _MainThreadOnly(logging.Filter):
+    """Drops Ray's warning that a ray.init outside the main thread sets no SIGTERM handler (pcalm's stays)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "SIGTERM handler is not set" not in record.getMessage()
+
+
+def _join(ray, address: str, timeout_s: float = JOIN_TIMEOUT_S) -> None:
+    """Join the cluster at ``address``: the TCP probe, then ray.init in a helper thread given at
+    most ``timeout_s`` (a ValueError naming the address after that; the thread is left behind,
+    and ends with the process)."""
+    probe_address(address)
+    outcome: dict[str, BaseException | None] = {}
+
+    def init() -> None:
+        try:
+            ray.init(address=address, log_to_driver=False, configure_logging=False)
+            outcome["error"] = None
+        except BaseException as error:  # handed to the caller's thread
+            outcome["error"] = error
+
+    quiet = _MainThreadOnly()
+    logger = logging.getLogger("ray._private.worker")
+    logger.addFilter(quiet)
+    try:
+        thread = threading.Thread(target=init, name="pcalm-ray-join", daemon=True)
+        thread.start()
+        thread.join(timeout_s)
+    finally:
+        logger.removeFilter(quiet)
+    if "error" not in outcome:
+        raise _no_cluster(address, f"ray.init did not connect within {timeout_s:g} s")
+    if isinstance(outcome["error"], ConnectionError):
+        raise _no_cluster(address, str(outcome["error"]).splitlines()[0]) from None
+    if outcome["error"] is not None:
+        raise outcome["error"]
 
 
 def _check_fits(ray, options: RayOptions) -> None:

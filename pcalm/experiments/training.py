@@ -49,6 +49,7 @@ from pcalm.models.conv import image_shape
 from pcalm.engine.schedule import Schedule, resolve
 from pcalm.runtime.threads import ThreadChoice, choose_threads, run_threads
 from pcalm.engine.validation import check_device
+from pcalm.experiments.run_memory import check_run_fits
 
 Tensor = torch.Tensor
 DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}
@@ -283,6 +284,7 @@ def _train(config: TrainConfig, out: Path | None, progress: bool, data: Dataset 
         raise ValueError(f"data: got dataset {data.name!r} but the config asks for {config.dataset!r}")
     if config.batch_size > len(data.x_train):
         raise ValueError(f"batch_size: {config.batch_size} exceeds the {len(data.x_train)} training samples of {data.name}")
+    check_run_fits(config, data.input_dim, data.num_classes, max(len(data.x_train), len(data.x_test)))  # before the model is built
     model = build_model(config, data, dtype)
     probe = (data.x_train[: config.batch_size], data.y_train[: config.batch_size])
     method = config.algorithm()

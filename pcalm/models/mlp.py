@@ -13,6 +13,7 @@ from torch import nn
 
 from pcalm.models.activations import get_activation
 from pcalm.models.base import MatrixModel
+from pcalm.models.footprint import check_model_fits, dtype_bytes
 
 Tensor = torch.Tensor
 
@@ -37,6 +38,8 @@ class MLP(MatrixModel):
         if len(widths) < 2 or any(n < 1 for n in widths):
             raise ValueError(f"widths: need at least two positive widths, got {widths}")
         self.widths = widths
+        # Each weight is drawn as float64 uniforms, scaled (a second float64 temporary), then cast.
+        check_model_fits(type(self).__name__, widths, dtype, bias, 2 * max(a * b for a, b in zip(widths[:-1], widths[1:])) * dtype_bytes(torch.float64))
         self.activation = get_activation(activation)
         generator = torch.Generator().manual_seed(seed)
         self._weights = nn.ParameterList()

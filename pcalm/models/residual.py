@@ -20,6 +20,7 @@ from torch import nn
 
 from pcalm.models.activations import get_activation
 from pcalm.models.base import MatrixModel
+from pcalm.models.footprint import check_model_fits, dtype_bytes
 
 Tensor = torch.Tensor
 
@@ -42,6 +43,9 @@ class ResidualMLP(MatrixModel):
             if int(value) != value or value < least:
                 raise ValueError(f"{name}: must be an integer >= {least}, got {value!r}")
         self.widths = [input_dim] + [width] * (depth - 1) + [output_dim]
+        # Each block is drawn in float64, then cast: the hidden stack's draw is the largest temporary.
+        draw = 0 if dtype == torch.float64 else max(width * n for n in (input_dim, (depth - 2) * width, output_dim)) * dtype_bytes(torch.float64)
+        check_model_fits(type(self).__name__, self.widths, dtype, False, draw)  # before any allocation
         self.activation = get_activation(activation)
         self.s_in = 1.0 / math.sqrt(input_dim)
         self.s_h = 1.0 / math.sqrt(width * depth)

@@ -3,12 +3,12 @@
 import dataclasses
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import run_process
 from theory import run_all
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,8 +37,7 @@ def test_run_all_rejects_depth_one():
 def test_cli_json_and_report(tmp_path):
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = subprocess.run([sys.executable, "-m", "theory", "--depth", "3", "--json", "--out", str(out)],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    proc = run_process([sys.executable, "-m", "theory", "--depth", "3", "--json", "--out", str(out)], 300, cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr
     payload = json.loads(proc.stdout)
     assert {tuple(sorted(o)) for o in payload} == {("claim", "details", "name", "verdict")}
@@ -60,8 +59,7 @@ def test_cli_refuses_an_unusable_out_before_any_derivation(tmp_path, kind):
     blocker.write_text("x")
     out = blocker if kind == "a file" else blocker / "sub"
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = subprocess.run([sys.executable, "-m", "theory", "--depth", "2", "--out", str(out)],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    proc = run_process([sys.executable, "-m", "theory", "--depth", "2", "--out", str(out)], 120, cwd=tmp_path, env=env)
     assert proc.returncode == 2, proc.stderr
     assert f"--out {out}: cannot be written" in proc.stderr and "Traceback" not in proc.stderr
     assert proc.stdout == ""  # no derivation ran: each prints its verdict line

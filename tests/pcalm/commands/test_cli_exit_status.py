@@ -21,8 +21,10 @@ import torch
 from pcalm.experiments import output_dir
 from pcalm.runtime import exit_status
 from pcalm.commands.cli import build_parser, main
+from tests.helpers import child_process, run_process
 
 REPO = Path(__file__).resolve().parents[3]
+_ENV = {**os.environ, "PYTHONPATH": str(REPO)}
 COMMANDS = ("train", "grid", "bench", "check", "demo")
 # Runs of a second or less with valid settings, --out appended.
 TINY = {
@@ -118,6 +120,13 @@ def test_a_tiny_valid_run_is_exit_0(command: str, tmp_path: Path, capsys: pytest
         (["train", "--device", "nodevice"], "device"),
         (["grid", "--widths", "2", "--depths", "2", "2"], "depths"),
         (["grid", "--widths", "2", "--depths", "2", "--activations", "bogus"], "activation"),
+        # No cluster at the address (port 1 refuses): refused at once, saying how to start one.
+        (["grid", "--widths", "8", "--depths", "4", "--activations", "relu", "--algos", "bp", "--seeds", "0", "--ray", "127.0.0.1:1"], "ray start --head --port 1"),
+        (["check", "--only", "C4", "--ray", "127.0.0.1:1"], "ray: no Ray cluster answers at 127.0.0.1:1 ("),
+        # Too large for the machine: refused before allocating, with what it needs and what is available.
+        (["train", "--width", "100000", "--depth", "100000"], "pc-alm N=100000 L=100000, batch 64 (float32) needs about"),
+        (["grid", "--widths", "8", "100000", "--depths", "4", "--activations", "relu", "--algos", "bp", "--seeds", "0"], "bp N=100000 L=4, batch 64 (float32) needs about"),
+        (["bench", "--shape", "4,8,2", "--shape", "100000,100000,64"], "bench L=100000 N=100000 B=64 (float32) needs about"),
     ],
 )
 def test_bad_input_is_exit_2_with_one_line(argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -140,15 +149,20 @@ def test_help_lists_every_exit_status(capsys: pytest.CaptureFixture[str]) -> Non
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--help"])
     epilog = capsys.readouterr().out.split("exit status (every command):")[1]
-    codes = [exit_status.OK, exit_status.CLAIM_FAILS, exit_status.BAD_INPUT, exit_status.DIVERGED, *exit_status.INTERRUPTED.values()]
+    codes = [exit_status.OK, exit_status.CLAIM_FAILS, exit_status.BAD_INPUT, exit_status.DIVERGED, exit_status.UNDECIDED, *exit_status.INTERRUPTED.values()]
     assert all(f" {code} " in epilog for code in codes), epilog
     readme = (REPO / "README.md").read_text()
     assert all(f"| {code} |" in readme for code in codes)
 
 
-def _start(cwd: Path, *args: str) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen([sys.executable, "-m", "pcalm.commands.cli", *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def _pcalm(*args: str) -> list[str]:
+    return [sys.executable, "-m", "pcalm.commands.cli", *args]
+
+
+def _started(cwd: Path, *args: str, timeout_s: float = 300):
+    """``pcalm args`` as a child that ends whatever happens, with SIGINT and SIGTERM at their
+    defaults whatever this run inherited (tests.helpers.child_process)."""
+    return child_process(_pcalm(*args), timeout_s, cwd=cwd, env=_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def _wait_for(path: Path, process: subprocess.Popen, lines: int = 1, within_s: float = 120) -> None:
@@ -163,18 +177,17 @@ def _wait_for(path: Path, process: subprocess.Popen, lines: int = 1, within_s: f
 @pytest.mark.parametrize(("signum", "status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_an_interrupted_train_says_so_in_its_folder_and_the_next_run_sees_it(signum: int, status: int, tmp_path: Path) -> None:
     long_run = ["train", "--algo", "bp", "--width", "4", "--depth", "2", "--epochs", "100000", "--quiet", "--threads", "1", "--out", "run"]
-    process = _start(tmp_path, *long_run)
-    _wait_for(tmp_path / "run" / "metrics.csv", process, lines=2)  # the header and epoch 0: into the epochs
-    process.send_signal(signum)
-    _, err = process.communicate(timeout=60)
+    with _started(tmp_path, *long_run) as process:
+        _wait_for(tmp_path / "run" / "metrics.csv", process, lines=2)  # the header and epoch 0: into the epochs
+        process.send_signal(signum)
+        _, err = process.communicate(timeout=60)
     assert process.returncode == status == exit_status.INTERRUPTED[signum]
     (line,) = _no_traceback_one_line(err)
     assert line == f"pcalm train: interrupted ({signal.Signals(signum).name}); run holds partial results, marked in run/INTERRUPTED.json"
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["status"] == "interrupted" and summary["message"].startswith("interrupted in ")
     assert output_dir.interruption(tmp_path / "run")["signal"] == signal.Signals(signum).name
-    again = subprocess.run([sys.executable, "-m", "pcalm.commands.cli", *long_run[:long_run.index("--epochs")], "--epochs", "1", "--quiet", "--out", "run"],
-                           cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=120)
+    again = run_process(_pcalm(*long_run[:long_run.index("--epochs")], "--epochs", "1", "--quiet", "--out", "run"), 120, cwd=tmp_path, env=_ENV)
     assert again.returncode == 0, again.stderr
     assert "the last run into run was interrupted" in again.stderr
     assert output_dir.interruption(tmp_path / "run") is None
@@ -184,16 +197,15 @@ def test_an_interrupted_train_says_so_in_its_folder_and_the_next_run_sees_it(sig
 def test_a_grid_ended_by_sigterm_resumes(tmp_path: Path) -> None:
     grid = ["grid", "--widths", "2", "4", "8", "16", "--depths", "2", "3", "--activations", "linear", "--algos", "bp", "--seeds", "0",
             "--epochs", "5", "--threads", "1", "--quiet", "--out", "grid"]
-    process = _start(tmp_path, *grid)
-    _wait_for(tmp_path / "grid" / "cells.csv", process, lines=2)  # the header and one cell
-    process.send_signal(signal.SIGTERM)
-    _, err = process.communicate(timeout=60)
+    with _started(tmp_path, *grid) as process:
+        _wait_for(tmp_path / "grid" / "cells.csv", process, lines=2)  # the header and one cell
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
     assert process.returncode == 143, err
     _no_traceback_one_line(err)
     done = len((tmp_path / "grid" / "cells.csv").read_text().splitlines()) - 1
     assert done < 8  # it stopped part-way
-    again = subprocess.run([sys.executable, "-m", "pcalm.commands.cli", *grid], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)},
-                           capture_output=True, text=True, timeout=300)
+    again = run_process(_pcalm(*grid), 300, cwd=tmp_path, env=_ENV)
     assert again.returncode == 0, again.stderr
     assert f"ran {8 - done} cells, skipped {done} already done" in again.stdout
     assert output_dir.interruption(tmp_path / "grid") is None
@@ -204,10 +216,19 @@ def test_the_exit_status_and_output_modules_are_torch_free() -> None:
     # bad --out refused before torch is even imported).
     code = (
         "import importlib.util, sys\n"
-        "for name in ('runtime/exit_status', 'experiments/output_dir'):\n"
-        f"    spec = importlib.util.spec_from_file_location(name.split('/')[1], {str(REPO / 'pcalm')!r} + f'/{{name}}.py')\n"
+        "for name in ('runtime/exit_status', 'runtime/errors', 'runtime/memory', 'experiments/output_dir'):\n"
+        f"    spec = importlib.util.spec_from_file_location(name.replace('/', '.'), {str(REPO / 'pcalm')!r} + f'/{{name}}.py')\n"
         "    spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
         "print('torch' in sys.modules)\n"
     )
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    run = run_process([sys.executable, "-c", code], 60)
     assert run.returncode == 0 and run.stdout.strip() == "False", run.stderr
+
+
+def test_a_model_too_large_for_the_machine_is_exit_2_with_one_line_before_allocating(tmp_path: Path) -> None:
+    run = run_process(_pcalm("train", "--width", "100000", "--depth", "100000", "--out", "X"), 120, cwd=tmp_path, env=_ENV)
+    assert run.returncode == exit_status.BAD_INPUT, run.stderr
+    (line,) = _no_traceback_one_line(run.stderr)
+    needed, available = line.split(" needs about ")[1].split(", but ")
+    assert line.startswith("pcalm train: pc-alm N=100000 L=100000") and needed.split()[1] == "PiB" and available.endswith("of memory is available on this machine")
+    assert list(tmp_path.iterdir()) == []

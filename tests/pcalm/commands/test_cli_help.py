@@ -4,13 +4,13 @@ still load on first use."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 
 import pytest
 
 import pcalm
 from pcalm.commands.cli import build_parser
+from tests.helpers import run_process
 
 COMMANDS = ("demo", "train", "grid", "bench", "check")
 
@@ -29,7 +29,9 @@ print("STATUS", status, "LOADED", ",".join(heavy) or "-")
 
 def probe(*argv: str) -> tuple[int, str]:
     """Exit status and the heavy modules loaded by ``pcalm argv`` in a fresh interpreter."""
-    out = subprocess.run([sys.executable, "-c", PROBE, *argv], capture_output=True, text=True, timeout=120, check=True).stdout
+    run = run_process([sys.executable, "-c", PROBE, *argv], 120)
+    assert run.returncode == 0, run.stderr
+    out = run.stdout
     last = out.strip().splitlines()[-1].split()
     return int(last[1]), last[3]
 

@@ -2,16 +2,17 @@
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
+
+from tests.helpers import run_process
 
 REPO = Path(__file__).resolve().parents[3]
 
 
 def _pcalm(cwd, *args):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "pcalm.commands.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    return run_process([sys.executable, "-m", "pcalm.commands.cli", *args], 300, cwd=cwd, env=env)
 
 
 def test_train_writes_only_into_out(tmp_path):

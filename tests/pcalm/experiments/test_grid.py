@@ -20,6 +20,7 @@ from pcalm.experiments.fingerprint import code_fingerprint
 from pcalm.experiments.grid import GridSpec, read_cells, run_grid, stale
 from pcalm.experiments.plotting import Heatmap, Line, plot_heatmaps, plot_lines
 from pcalm.experiments.training import TrainConfig
+from tests.helpers import child_process, run_process
 
 REPO = Path(__file__).resolve().parents[3]
 # Widths 4, 8 x depth 2 x seeds 0, 1, relu, the three algorithms: 12 cells. Two seeds, so that
@@ -58,19 +59,19 @@ def test_small_grid_runs_end_to_end_and_a_rerun_does_nothing(tmp_path):
 def test_a_killed_grid_resumes_with_only_the_missing_cells(tmp_path):
     out = tmp_path / "grid"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    process = subprocess.Popen(_grid_command(out), cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    cells = out / "cells.csv"
-    deadline = time.monotonic() + 300
-    while not (cells.exists() and len(_rows(cells)) >= 1):
-        assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline, "no row appeared in 300 s"
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    with child_process(_grid_command(out), 400, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        cells = out / "cells.csv"
+        deadline = time.monotonic() + 300
+        while not (cells.exists() and len(_rows(cells)) >= 1):
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "no row appeared in 300 s"
+            time.sleep(0.02)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
     before = cells.read_text().splitlines(keepends=True)
     done = len(read_cells(cells))
     assert 1 <= done < 12, f"the kill came after {done} of 12 cells: it must land mid-grid for this test to mean anything"
-    finished = subprocess.run(_grid_command(out), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    finished = run_process(_grid_command(out), 600, cwd=tmp_path, env=env)
     assert finished.returncode == 0, finished.stderr
     assert f"ran {12 - done} cells, skipped {done} already done" in finished.stdout
     after = cells.read_text().splitlines(keepends=True)

@@ -6,11 +6,12 @@ down. The others share a module-scoped two-node cluster of `ray start` processes
 that drivers run as subprocesses join; it is stopped with `ray stop --force` at the end. Its
 nodes use 127.0.0.2: Ray rewrites 127.0.0.1 to the machine's routable address for a
 multi-node cluster, and every address in 127.0.0.0/8 is this machine's loopback.
-Every wait is bounded (subprocess timeouts, an alarm on the in-process test).
+Every wait is bounded (subprocess timeouts, an alarm on the in-process test), and every child
+ends with its test (tests.helpers.child_process). Without ray the module skips, except under
+CI=true, where it fails.
 """
 
 import csv
-import importlib.util
 import json
 import os
 import signal
@@ -24,11 +25,23 @@ import pytest
 
 from pcalm.commands.cli import main
 from pcalm.experiments.grid import GridSpec, read_cells, run_grid
-from pcalm.experiments.grid_ray import LOOPBACK_ONLY, RayOptions
+from pcalm.experiments.grid_ray import LOOPBACK_ONLY, RayOptions, import_ray
 from pcalm.experiments.training import TrainConfig
+from tests.helpers import child_process, require, run_process
 
-if importlib.util.find_spec("ray") is None:  # not imported here: pcalm imports it first (loopback only)
-    pytest.skip("ray is not installed (extra pcalm[ray])", allow_module_level=True)
+
+def _ray_installed() -> bool:
+    """Whether ray imports, imported the way pcalm does it first (a local Ray on loopback only)."""
+    try:
+        import_ray(local=True)
+    except ValueError:
+        return False
+    return True
+
+
+require(_ray_installed(), "ray is not installed (extra pcalm[ray])", module_level=True)
+# One worker runs them all, in turn: they share a cluster, and `ray stop --force` ends every Ray here.
+pytestmark = pytest.mark.xdist_group("ray")
 
 REPO = Path(__file__).resolve().parents[3]
 CELLS = 12  # widths 4, 8 x depth 2 x seeds 0, 1 x the three algorithms, relu
@@ -61,7 +74,7 @@ def _env() -> dict:
 
 
 def _pcalm(*args, **kwargs):
-    return subprocess.run([sys.executable, "-m", "pcalm.commands.cli", *args], env=_env(), capture_output=True, text=True, timeout=300, **kwargs)
+    return run_process([sys.executable, "-m", "pcalm.commands.cli", *args], 300, env=_env(), **kwargs)
 
 
 @pytest.fixture
@@ -85,11 +98,11 @@ def cluster():
     worker = ["ray", "start", "--address", address, "--num-cpus", "1", "--node-ip-address", NODE_IP]
     try:
         for command in (head, worker):
-            started = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=120)
+            started = run_process(command, 120, end_group=False, env=_env())  # its daemons are the cluster
             assert started.returncode == 0, started.stdout + started.stderr
         yield address
     finally:
-        subprocess.run(["ray", "stop", "--force"], env=_env(), capture_output=True, timeout=120)
+        run_process(["ray", "stop", "--force"], 120, env=_env())
 
 
 def _comparable(cells):
@@ -146,14 +159,14 @@ def test_two_nodes_share_a_grid(cluster, tmp_path):
 
 def _running_cell_tasks() -> list[int]:
     """Pids of Ray workers executing a cell's task now (Ray titles them ray::run_cell)."""
-    listing = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True, timeout=30).stdout
+    listing = run_process(["ps", "-eo", "pid=,args="], 30).stdout
     return [int(line.split(None, 1)[0]) for line in listing.splitlines() if line.split(None, 1)[1:] and line.split(None, 1)[1].startswith("ray::run_cell")]
 
 
 def test_a_killed_worker_is_retried_and_every_cell_lands_once(cluster, tmp_path):
     out = tmp_path / "grid"
-    driver = subprocess.Popen([sys.executable, "-m", "pcalm.commands.cli", *GRID_ARGS, "--epochs", "3", "--ray", cluster, "--out", str(out)], env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+    command = [sys.executable, "-m", "pcalm.commands.cli", *GRID_ARGS, "--epochs", "3", "--ray", cluster, "--out", str(out)]
+    with child_process(command, 500, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as driver:
         deadline, victims = time.monotonic() + 240, []
         while not victims:
             assert driver.poll() is None, "the grid ended before a task could be killed: " + driver.communicate()[1]
@@ -162,8 +175,6 @@ def test_a_killed_worker_is_retried_and_every_cell_lands_once(cluster, tmp_path)
             time.sleep(0.02)
         os.kill(victims[0], signal.SIGKILL)
         stdout, stderr = driver.communicate(timeout=240)
-    finally:
-        driver.kill()
     assert driver.returncode == 0, stderr
     rows = _rows(out / "cells.csv")
     assert len(rows) == CELLS and len({tuple(r[k] for k in KEY) for r in rows}) == CELLS
@@ -173,17 +184,14 @@ def test_a_killed_worker_is_retried_and_every_cell_lands_once(cluster, tmp_path)
 def test_a_killed_driver_and_a_rerun_finish_only_the_missing_cells(cluster, tmp_path):
     out = tmp_path / "grid"
     command = [*GRID_ARGS, "--epochs", "3", "--ray", cluster, "--out", str(out)]
-    driver = subprocess.Popen([sys.executable, "-m", "pcalm.commands.cli", *command], env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     cells = out / "cells.csv"
-    try:
+    with child_process([sys.executable, "-m", "pcalm.commands.cli", *command], 300, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE) as driver:
         deadline = time.monotonic() + 240
         while not (cells.exists() and len(_rows(cells)) >= 1):
             assert driver.poll() is None, driver.communicate()
             assert time.monotonic() < deadline, "no row appeared in 240 s"
             time.sleep(0.02)
         driver.send_signal(signal.SIGKILL)
-    finally:
-        driver.kill()
         driver.wait(timeout=60)
     before = cells.read_text().splitlines(keepends=True)
     done = len(read_cells(cells))
@@ -203,7 +211,7 @@ def test_a_node_with_other_code_fails_its_cells_clearly(cluster, tmp_path):
     # The driver claims other code than the pcalm the workers import: every cell must fail, named.
     args = ["grid", "--widths", "4", "--depths", "2", "--activations", "relu", "--seeds", "0", "--algos", "bp", "pc", "--epochs", "1", "--quiet", "--ray", cluster, "--out", str(tmp_path / "grid")]
     script = f"import sys, pcalm.experiments.grid_ray as g; g.code_fingerprint = lambda: '0123456789ab'; from pcalm.commands.cli import main; sys.exit(main({args!r}))"
-    finished = subprocess.run([sys.executable, "-c", script], env=_env(), capture_output=True, text=True, timeout=300)
+    finished = run_process([sys.executable, "-c", script], 300, env=_env())
     assert finished.returncode == 1, finished.stderr
     assert "2 cells failed" in finished.stderr
     for cell in ("bp_N4_L2_relu_s0", "pc_N4_L2_relu_s0"):
@@ -235,3 +243,32 @@ def test_bad_ray_options_are_refused(options, message):
 def test_bad_ray_options_exit_2(tmp_path, capsys):
     assert main([*GRID_ARGS, "--epochs", "1", "--ray", "--cpus-per-cell", "0", "--out", str(tmp_path / "grid")]) == 2
     assert "cpus_per_cell: must be a positive number" in capsys.readouterr().err
+
+
+def test_an_address_where_no_cluster_answers_is_exit_2_within_30_s(tmp_path):
+    # Port 1 refuses the connection: the probe fails at once, before the bar or any file.
+    command = [sys.executable, "-m", "pcalm.commands.cli", "grid", "--widths", "8", "--depths", "4", "--activations", "relu", "--algos", "bp",
+               "--seeds", "0", "--epochs", "1", "--ray", "127.0.0.1:1", "--out", str(tmp_path / "X")]
+    started = time.monotonic()
+    finished = run_process(command, 30, env=_env())  # killed (and failed) at 30 s
+    assert time.monotonic() - started < 30
+    assert finished.returncode == 2, finished.stderr
+    assert "Traceback" not in finished.stderr
+    (line,) = finished.stderr.strip().splitlines()
+    assert line.startswith("pcalm grid: ray: no Ray cluster answers at 127.0.0.1:1 (") and "start one there with `ray start --head --port 1`" in line
+    assert not (tmp_path / "X").exists()
+
+
+def test_a_port_that_accepts_but_is_no_ray_is_given_up_on_in_bounded_time():
+    # A listener that accepts and never answers: Ray's own wait is minutes long; ours is bounded.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        address = f"127.0.0.1:{listener.getsockname()[1]}"
+        script = f"import sys, pcalm.experiments.grid_ray as g\ntry:\n    g._join(g.import_ray(local=False), {address!r}, timeout_s=3)\nexcept ValueError as e:\n    print(e)\n    sys.exit(2)"
+        started = time.monotonic()
+        finished = run_process([sys.executable, "-c", script], 60, env=_env())
+        took = time.monotonic() - started
+    assert finished.returncode == 2, finished.stderr
+    assert finished.stdout.strip() == f"ray: no Ray cluster answers at {address} (ray.init did not connect within 3 s); start one there with `ray start --head --port {address.split(':')[1]}`, or give --ray alone for a local Ray"
+    assert took < 30

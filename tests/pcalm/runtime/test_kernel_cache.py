@@ -10,6 +10,7 @@ pcalm (about 30 s on an idle 2-core machine): the case the cache exists for.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shutil
@@ -25,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from pcalm.runtime import kernel_cache
+from tests.helpers import child_process, require, require_tool, run_process
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -73,8 +75,8 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """Environment for a fresh, empty cache, the logging compiler wrapper and this checkout
     (the cache folder and compiler set in this process too, so that its keys are theirs)."""
     real = shutil.which("g++") or shutil.which("c++")
-    if real is None or shutil.which("ninja") is None:
-        pytest.skip("no C++ compiler or ninja here")
+    require(real is not None, "no C++ compiler (g++ or c++) on PATH: the kernel cache builds C++")
+    require_tool("ninja", "torch's extension builder runs ninja")
     wrapper = tmp_path / "bin" / "g++"
     wrapper.parent.mkdir()
     wrapper.write_text(WRAPPER.replace("REAL", real))
@@ -100,8 +102,7 @@ def _compiles(env: dict[str, str]) -> list[str]:
 
 
 def _load(env: dict[str, str], source: Path, builder: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", LOADER, str(source)], env={**env, "BUILDER": builder},
-                          capture_output=True, text=True, timeout=timeout)
+    return run_process([sys.executable, "-c", LOADER, str(source)], timeout, env={**env, "BUILDER": builder})
 
 
 def test_two_installs_of_one_source_share_one_build(cache: dict[str, str], tmp_path: Path) -> None:
@@ -143,9 +144,10 @@ def test_a_builder_killed_mid_build_is_taken_over_and_nobody_waits_forever(cache
     gate = tmp_path / "gate"  # compiles wait while it exists: the holder is killed mid-build
     gate.touch()
     env = {**cache, "GATE": str(gate)}
+    children = contextlib.ExitStack()
     processes = {
-        name: subprocess.Popen([sys.executable, "-c", LOADER, str(source)], env={**env, "BUILDER": name},
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        name: children.enter_context(child_process([sys.executable, "-c", LOADER, str(source)], 300, env={**env, "BUILDER": name},
+                                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
         for name in ("p", "q")
     }
     errors: dict[str, list[str]] = {name: [] for name in processes}
@@ -167,14 +169,12 @@ def test_a_builder_killed_mid_build_is_taken_over_and_nobody_waits_forever(cache
         gate.unlink()
         out = processes[survivor].stdout.read()
         processes[survivor].wait(timeout=120)  # bounded: a hang fails here
+        survivor_status = processes[survivor].returncode
     finally:
-        for process in processes.values():
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+        children.close()  # kills what is left, each child's process group with it
     for reader in readers:
         reader.join(timeout=10)
-    assert processes[survivor].returncode == 0 and out.strip() == "42", errors
+    assert survivor_status == 0 and out.strip() == "42", errors
     assert f"waiting for the build by pid {holder} on" in "".join(errors[survivor])
     assert _compiles(cache).count(survivor) == 1
     assert _compiles(cache).count(killed) == 1
@@ -231,7 +231,7 @@ def test_a_lock_kept_by_a_dead_builders_child_is_built_past(cache: dict[str, str
     # The builder forked a child that inherited the lock and lives on: the lock is held, but the
     # pid written in it is gone. The next process builds without waiting for the timeout.
     source = _source(tmp_path / "src")
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    gone = run_process([sys.executable, "-c", "import os; print(os.getpid())"], 60).stdout.strip()
     env = {**cache, "PCALM_BUILD_TIMEOUT": "600"}
     keeper_code = textwrap.dedent(
         f"""
@@ -248,13 +248,9 @@ def test_a_lock_kept_by_a_dead_builders_child_is_built_past(cache: dict[str, str
         time.sleep(120)
         """
     )
-    keeper = subprocess.Popen([sys.executable, "-c", keeper_code, str(source)], env=env, stdout=subprocess.PIPE, text=True)
-    try:
+    with child_process([sys.executable, "-c", keeper_code, str(source)], 300, env=env, stdout=subprocess.PIPE, text=True) as keeper:
         assert keeper.stdout.readline().strip() == "held"
         run = _load(env, source, "next", timeout=120)
-    finally:
-        keeper.kill()
-        keeper.wait()
     assert run.returncode == 0 and run.stdout.strip() == "42", run.stderr
     assert _compiles(cache) == ["next"]
 
@@ -268,9 +264,8 @@ def test_two_copies_of_pcalm_share_one_build_of_the_fused_kernels(cache: dict[st
         install = tmp_path / f"install_{name}"
         if not install.exists():
             shutil.copytree(ROOT / "pcalm", install / "pcalm", ignore=shutil.ignore_patterns("__pycache__"))
-        run = subprocess.run([sys.executable, "-W", "error::UserWarning", "-c", probe],
-                             env={**cache, "PYTHONPATH": str(install), "BUILDER": name, "PCALM_FUSED": "1"},
-                             capture_output=True, text=True, timeout=600, cwd=install)
+        run = run_process([sys.executable, "-W", "error::UserWarning", "-c", probe], 600,
+                          env={**cache, "PYTHONPATH": str(install), "BUILDER": name, "PCALM_FUSED": "1"}, cwd=install)
         assert run.returncode == 0, run.stderr
         assert run.stdout.strip().startswith(str(install))
     assert _compiles(cache) == ["a"]
