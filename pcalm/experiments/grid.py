@@ -111,6 +111,7 @@ class CellResult:
     wall_time_s: float
     message: str
     node: str
+    way: str = ""  # the code its training steps ran (TrainResult.way); "" in rows written before it was recorded
 
     @property
     def key(self) -> tuple:
@@ -125,14 +126,14 @@ class CellResult:
             c.algo, c.width, c.depth, c.activation, c.seed, result.status,
             metric("test_acc"), metric("test_mse"), metric("test_ce"), metric("train_acc"), metric("train_mse"), metric("cosine_to_bp"),
             math.nan if result.eta is None else result.eta, math.nan if result.lambda_max is None else result.lambda_max,
-            result.steps_done, result.wall_time_s, result.message, node,
+            result.steps_done, result.wall_time_s, result.message, node, result.way or "",
         )
 
     @classmethod
     def from_row(cls, row: dict[str, str]) -> "CellResult":
         types = {f.name: f.type for f in dataclasses.fields(cls)}
         convert = {"int": int, "float": float, "str": str}
-        return cls(**{name: convert[types[name]](row[name]) for name in types})
+        return cls(**{name: convert[types[name]](row[name]) for name in types if name in row or name not in ADDED})
 
 
 @dataclass
@@ -172,6 +173,7 @@ def _without_nan(value):
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(CellResult))
+ADDED = ("way",)  # columns added at the end since cells.csv was first written: older files read without them
 
 
 def read_cells(path: Path) -> list[CellResult]:
@@ -184,6 +186,13 @@ def read_cells(path: Path) -> list[CellResult]:
         text = text[: text.rfind("\n") + 1]
         path.write_text(text)
     reader = csv.DictReader(io.StringIO(text))
+    older = tuple(name for name in FIELDS if name not in ADDED)
+    if reader.fieldnames is not None and tuple(reader.fieldnames) == older:  # rewritten with the new columns, so appends line up
+        cells = [CellResult.from_row(row) for row in reader]
+        path.write_text("")
+        for cell in cells:
+            _append(path, cell)
+        return cells
     if reader.fieldnames is not None and tuple(reader.fieldnames) != FIELDS:
         missing = [name for name in FIELDS if name not in reader.fieldnames]
         raise ValueError(f"{path}: its columns are not this pcalm's (missing: {', '.join(missing) or 'none'}; expected {', '.join(FIELDS)}); it was written by another version: use a new --out")
