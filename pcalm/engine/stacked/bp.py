@@ -74,9 +74,7 @@ def _forward_and_signals_eager(model: ResidualMLP, x: Tensor, y: Tensor, P: Tens
 def time_one_run(fused: bool, depth: int, width: int, skew: int) -> float:
     """Seconds of one BP run on the class's representative shape (relu, batch BATCH, float32),
     ``fused`` or eager (``skew`` unused): the timer of :func:`pcalm.engine.stacked.choice.measure` for "bp"."""
-    model = ResidualMLP(64, width, depth, 10, "relu", seed=0)
-    generator = torch.Generator().manual_seed(0)
-    x, y = torch.randn(choice.BATCH, 64, generator=generator), torch.randn(choice.BATCH, 10, generator=generator)
+    model, x, y = choice.representative(depth, width)
     return choice.seconds(lambda: backprop(model, x, y, fused=fused))
 
 

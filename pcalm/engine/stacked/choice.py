@@ -20,7 +20,8 @@ any of them changes, measured again then, and when the file is corrupt. Reproduc
 measures once and every later run, in any process or install of the same code, takes the same way.
 
 Not under load: when the machine is visibly busy (:func:`pcalm.runtime.choice_cache.busy`: the
-1-minute load average leaves fewer free cores than the threads), nothing is measured and the
+1-minute load average leaves fewer free cores than the threads), or the timing runs past
+:data:`BUDGET_S` (load the lagging average did not show), nothing is kept and the
 :data:`DEFAULT` holds (the fused kernels where they are built, SKEW 4, the values tuned on the
 Intel machine of docs/benchmarks.md); it is not written, so a later process on a quieter machine
 measures. Within one process a choice, once made, is kept.
@@ -31,6 +32,7 @@ other than the CPU, or a CPU where the kernels cannot be built, runs the eager o
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -43,6 +45,7 @@ from typing import Any, Callable
 import torch
 
 from pcalm.engine.stacked import fused as fused_module
+from pcalm.models.residual import ResidualMLP
 from pcalm.runtime import choice_cache, kernel_cache
 
 # Steps per diagonal sweep of the fused kernels (fused_steps.cpp) where none was measured: each
@@ -51,12 +54,16 @@ from pcalm.runtime import choice_cache, kernel_cache
 # (docs/benchmarks.md).
 SKEW = 4
 # (largest width of the class, width timed); (largest depth of the class, depth timed). None: no bound.
-WIDTH_CLASSES: tuple[tuple[int | None, int], ...] = ((32, 32), (128, 128), (None, 256))
-DEPTH_CLASSES: tuple[tuple[int | None, int], ...] = ((32, 16), (None, 64))
+WIDTH_CLASSES: tuple[tuple[int | None, int], ...] = ((32, 32), (128, 128), (None, 192))
+DEPTH_CLASSES: tuple[tuple[int | None, int], ...] = ((32, 16), (None, 48))
 BATCH = 64
 TIMED_STEPS = 8
 SKEWS = (2, 4, 8)
 ROUNDS = 4  # the first untimed
+# A measurement that takes longer than this was disturbed by load the load average did not show
+# yet (it lags by tens of seconds; about a second is expected on 2 idle cores): it is dropped, and
+# the DEFAULT holds, unwritten, as on a busy machine.
+BUDGET_S = 10.0
 KINDS = ("inference", "bp")
 WAYS = ("fused", "eager")
 DEFAULT = {"way": "fused", "skew": SKEW}
@@ -114,22 +121,31 @@ def pick(eager_s: float, fused_s: float) -> str:
     return "fused" if fused_s <= eager_s else "eager"
 
 
-def measure(kind: str, timer: Timer, rounds: int = ROUNDS) -> dict[str, Any]:
+class OverBudget(RuntimeError):
+    """A measurement ran past its budget (the machine was busier than its load average said)."""
+
+
+def measure(kind: str, timer: Timer, rounds: int = ROUNDS, budget_s: float = BUDGET_S) -> dict[str, Any]:
     """Time every class's representative shape both ways (fused with each SKEWS for "inference"),
     round-robin over ``rounds`` rounds with the first untimed, and choose per class.
 
     Returns:
         {"classes": {class: {"way", "skew", "eager_ms", "fused_ms", "skew_ms": {skew: ms}}}}
-        with the medians of the timed rounds (fused_ms at the chosen skew).
+        with the medians of the timed rounds (fused_ms at the chosen skew). Raises OverBudget
+        once the timed runs have taken more than ``budget_s`` seconds in all.
     """
     skews = SKEWS if kind == "inference" else (SKEW,)
     table: dict[str, Any] = {}
+    spent = 0.0
     for name, (depth, width) in classes().items():
         samples: dict[str, list[float]] = {"eager": [], **{str(s): [] for s in skews}}
         for round_ in range(rounds):
             runs = [("eager", False, SKEW), *((str(s), True, s) for s in skews)]
             for label, is_fused, skew in runs if round_ % 2 == 0 else runs[::-1]:
                 seconds = timer(is_fused, depth, width, skew)
+                spent += seconds
+                if spent > budget_s:
+                    raise OverBudget(f"the {kind} timing took over {budget_s:g} s")
                 if round_ > 0 or rounds == 1:
                     samples[label].append(seconds)
         ms = {label: 1e3 * statistics.median(values) for label, values in samples.items()}
@@ -185,8 +201,11 @@ def table(kind: str, threads: int, timer: Timer | None) -> tuple[dict[str, Any],
     elif choice_cache.busy(threads):
         made = {"classes": {c: dict(DEFAULT) for c in classes()}}, "default"
     else:
-        entry, measured = choice_cache.measure_once(path, key, name, valid, lambda: measure(kind, timer))
-        made = entry, "measured" if measured else "cached"
+        try:
+            entry, measured = choice_cache.measure_once(path, key, name, valid, lambda: measure(kind, timer))
+            made = entry, "measured" if measured else "cached"
+        except OverBudget:
+            made = {"classes": {c: dict(DEFAULT) for c in classes()}}, "default"
     _MADE[(kind, threads)] = made
     return made
 
@@ -217,6 +236,15 @@ def choose(kind: str, width: int, depth: int, device: torch.device, timer: Timer
     entry, source = made
     chosen = entry["classes"][name]
     return Way(chosen["way"] == "fused", int(chosen["skew"]), source, name, threads)
+
+
+@functools.lru_cache(maxsize=len(WIDTH_CLASSES) * len(DEPTH_CLASSES))
+def representative(depth: int, width: int) -> tuple[ResidualMLP, torch.Tensor, torch.Tensor]:
+    """A class's timed case, built once per process: the relu residual MLP 64 -> width ... -> 10
+    of this depth (seed 0, float32) and a batch of BATCH random rows."""
+    model = ResidualMLP(64, width, depth, 10, "relu", seed=0)
+    generator = torch.Generator().manual_seed(0)
+    return model, torch.randn(BATCH, 64, generator=generator), torch.randn(BATCH, 10, generator=generator)
 
 
 def seconds(run: Callable[[], object]) -> float:

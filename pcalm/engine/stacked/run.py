@@ -191,9 +191,7 @@ def time_one_run(fused: bool, depth: int, width: int, skew: int) -> float:
     """Seconds of one PC-ALM run of TIMED_STEPS dense activity steps on the class's representative
     shape (relu, batch BATCH, float32), ``fused`` or eager, with sweep length ``skew``: the
     timer of :func:`pcalm.engine.stacked.choice.measure` for "inference"."""
-    model = ResidualMLP(64, width, depth, 10, "relu", seed=0)
-    generator = torch.Generator().manual_seed(0)
-    x, y = torch.randn(choice.BATCH, 64, generator=generator), torch.randn(choice.BATCH, 10, generator=generator)
+    model, x, y = choice.representative(depth, width)
     schedule = resolve(PCALM(eta=0.1, steps=choice.TIMED_STEPS), model, x, y)
     return choice.seconds(lambda: augmented_lagrangian(model, x, y, schedule, fused=fused, dense=True, skew=skew))
 
