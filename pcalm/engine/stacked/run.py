@@ -17,7 +17,8 @@ rho = 1) no lam is kept and E is Eps itself.
 
 The steps run either as the eager ops, in a Python loop (LEps (2, L-1, B, N) = [lam; Eps] holds
 both for one batched energy sum; D and V as in the formulas' module), or, on the CPU where
-:mod:`pcalm.engine.stacked.fused` has built it, in C++ (``run_steps``, from the feedforward start on):
+:mod:`pcalm.engine.stacked.fused` has built it and this machine's measurement chose it for the shape
+(:mod:`pcalm.engine.stacked.choice`), in C++ (``run_steps``, from the feedforward start on):
 there each thread takes its rows of the batch one layer at a time, two matmuls and then one pass
 doing the activity update, the errors at the new z, the energy sums and the dual step while the
 layer is in cache, and sweeps the layers SKEW steps at a time along a diagonal (step t of layer l
