@@ -15,6 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--repeats", type=int, default=7, help="timed runs per figure (the median is reported)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs before timing")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's own choice)")
+    parser.add_argument("--measure-way", action="store_true", help="measure the fast path's way choice now (whatever the load) and keep it for this machine")
     parser.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     parser.add_argument("--out", type=Path, default=Path("results/bench"), help="folder for bench.json and bench.md")
     parser.set_defaults(func=run)
@@ -50,6 +51,10 @@ def run(args: argparse.Namespace) -> int:
     shapes, device = _shapes(args), check_device(auto if args.device == "auto" else args.device)  # bad input: exit 2 (pcalm.commands.cli)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    if args.measure_way:
+        from pcalm.experiments.bench import measure_way
+
+        measure_way(device)
     report = run_bench(shapes, device, args.warmup, args.repeats)
     table = markdown_table(report)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -263,6 +263,14 @@ def machine(device: torch.device) -> dict[str, object]:
     return info
 
 
+def measure_way(device: torch.device) -> None:
+    """Measure the fast path's way choice for PC / PC-ALM and BP now and keep it
+    (:func:`pcalm.engine.stacked.choice.measure_now`); the CPU only, where the kernels are built."""
+    if device.type == "cpu" and fused.kernels(device) is not None:
+        choice.measure_now("inference", stacked_run.time_one_run)
+        choice.measure_now("bp", stacked_bp.time_one_run)
+
+
 def run_bench(shapes: tuple[tuple[int, int, int], ...], device: torch.device, warmup: int = 2, repeats: int = 7, progress: bool = True) -> dict[str, object]:
     """All shapes, one after the other (a progress bar on stderr), with the machine description before and after."""
     before = machine(device)

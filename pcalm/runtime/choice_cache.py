@@ -60,9 +60,12 @@ def read_entry(path: Path, key: dict[str, Any], name: str, valid: Callable[[Entr
     return entry if isinstance(entry, dict) and _accepts(valid, entry) else None
 
 
-def measure_once(path: Path, key: dict[str, Any], name: str, valid: Callable[[Entry], bool], measure: Callable[[], Entry]) -> tuple[Entry, bool]:
+def measure_once(
+    path: Path, key: dict[str, Any], name: str, valid: Callable[[Entry], bool], measure: Callable[[], Entry], replace: bool = False
+) -> tuple[Entry, bool]:
     """The valid entry ``name`` for ``key``, measured here (``measure()``) and written only if no
-    valid one is there, under the file's lock so that concurrent processes measure it once.
+    valid one is there (``replace``: measured and written in any case), under the file's lock so
+    that concurrent processes measure it once.
 
     Returns:
         (entry, measured): measured is False when the entry was already there (perhaps written
@@ -76,7 +79,7 @@ def measure_once(path: Path, key: dict[str, Any], name: str, valid: Callable[[En
         try:
             entries = _entries(path, key) or {}
             entry = entries.get(name)
-            if isinstance(entry, dict) and _accepts(valid, entry):
+            if not replace and isinstance(entry, dict) and _accepts(valid, entry):
                 return entry, False
             entry = measure()
             entries = {k: v for k, v in entries.items() if isinstance(v, dict) and _accepts(valid, v)}

@@ -210,6 +210,16 @@ def table(kind: str, threads: int, timer: Timer | None) -> tuple[dict[str, Any],
     return made
 
 
+def measure_now(kind: str, timer: Timer) -> dict[str, Any]:
+    """Measure ``kind``'s choice at torch's thread count now, whatever the load and the file hold,
+    write it and use it in this process (``pcalm bench --measure-way``). Raises OverBudget (and
+    writes nothing) if the timing runs past BUDGET_S."""
+    threads, key = torch.get_num_threads(), cache_key()
+    entry, _ = choice_cache.measure_once(cache_path(key), key, f"{kind} threads={threads}", valid, lambda: measure(kind, timer), replace=True)
+    _MADE[(kind, threads)] = entry, "measured"
+    return entry
+
+
 def made() -> dict[str, dict[str, Any]]:
     """The choices this process has made, by "<kind> threads=<K>": {"source", "classes"}."""
     return {f"{kind} threads={threads}": {"source": source, **entry} for (kind, threads), (entry, source) in sorted(_MADE.items())}

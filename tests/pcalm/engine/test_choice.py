@@ -199,3 +199,12 @@ def test_a_timing_past_its_budget_is_dropped_for_the_default_and_not_written(fre
     assert not choice.cache_path(choice.cache_key()).exists()
     with pytest.raises(choice.OverBudget):
         choice.measure("bp", slow)
+
+
+def test_measure_now_replaces_a_kept_choice_whatever_the_load(fresh: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert choice.choose("bp", 32, 8, CPU, _timer(2e-3, {4: 1e-3})).fused is True
+    monkeypatch.setattr(choice_cache, "busy", lambda threads: True)
+    choice.measure_now("bp", _timer(1e-3, {4: 2e-3}))
+    assert choice.choose("bp", 32, 8, CPU, None).fused is False
+    choice._MADE.clear()
+    assert choice.choose("bp", 32, 8, CPU, _timer(2e-3, {4: 1e-3})) == choice.Way(False, choice.SKEW, "cached", "N<=32 L<=32", torch.get_num_threads())
