@@ -79,7 +79,7 @@ def engine_error(weights: list[np.ndarray], ctx: CheckContext, residual_raw: lis
         model = pcalm.ResidualMLP.from_weights([torch.from_numpy(w) for w in residual_raw], activation="linear")
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     result = pcalm.infer(model, xt, yt, method_under_test(ctx, eta, steps=steps))
-    bp = pcalm.infer(model, xt, yt, pcalm.BP())
+    bp = pcalm.infer(model, xt, yt, pcalm.BP(fast=False))  # autograd: the independent reference
     error = relative_error([g.numpy() for g in result.weight_grads], [g.numpy() for g in bp.weight_grads])
     return {"error": error, "steps": steps, "radius": radius}
 

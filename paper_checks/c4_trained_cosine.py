@@ -47,7 +47,7 @@ def cosines_along_training(algo, ctx: CheckContext) -> dict[int, list[float]]:
     generator = torch.Generator().manual_seed(ctx.seed)
     for step in range(steps + 1):
         if step in marks:
-            bp = pcalm.infer(model, *probe, pcalm.BP()).weight_grads
+            bp = pcalm.infer(model, *probe, pcalm.BP(fast=False)).weight_grads  # autograd: the independent reference
             cosines[step] = layer_cosines(pcalm.infer(model, *probe, schedule).weight_grads, bp)
         if step < steps:
             rows = torch.randperm(len(data.x_train), generator=generator)[:BATCH]

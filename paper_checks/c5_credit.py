@@ -102,7 +102,7 @@ def check(ctx: CheckContext) -> Verdict:
     arrivals = {name: arrival_times(trace) for name, trace in traces.items()}
     exponents = {name: fitted_exponent(a, depth) for name, a in arrivals.items()}
 
-    bp = pcalm.infer(model, x, y, pcalm.BP())
+    bp = pcalm.infer(model, x, y, pcalm.BP(fast=False))  # autograd: the independent reference
     budget = pcalm.infer(model, x, y, method_under_test(ctx, eta))  # T = 2L, the paper's budget
     pc_budget = pcalm.infer(model, x, y, pcalm.PC(eta=eta))
     ratios, pc_ratios = norm_ratios(budget.weight_grads, bp.weight_grads), norm_ratios(pc_budget.weight_grads, bp.weight_grads)

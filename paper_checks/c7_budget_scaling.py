@@ -185,7 +185,7 @@ def measure_depth(depth: int, ctx: CheckContext, x: torch.Tensor, y: torch.Tenso
     model = pcalm.ResidualMLP(x.shape[1], WIDTH, depth, y.shape[1], "relu", seed=seed, dtype=torch.float64)
     eta = 1.0 / pcalm.activity_lambda_max(model, x, y)
     pc_target, pc_drift = pc_equilibrium_gradient(model, x, y, eta)
-    bp_target = pcalm.infer(model, x, y, pcalm.BP()).weight_grads
+    bp_target = pcalm.infer(model, x, y, pcalm.BP(fast=False)).weight_grads  # autograd: the independent reference
     cap = CAP_PER_LAYER * depth
     pc = BudgetCurve(model, x, y, lambda t: pcalm.PC(eta=eta, steps=t), pc_target)
     tested = pc if ctx.method == "pc" else BudgetCurve(model, x, y, lambda t: method_under_test(ctx, eta, steps=t), bp_target)

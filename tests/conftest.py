@@ -10,6 +10,7 @@ references computed on the CPU; a device that is not there stops the run rather 
 """
 
 import os
+import tempfile
 
 import pytest
 import torch
@@ -17,6 +18,12 @@ from hypothesis import HealthCheck, settings
 
 import pcalm.engine.stacked.fused
 from tests.helpers import TEST_DEVICE
+
+# The fast path's way is chosen by a timing on each machine (pcalm.engine.stacked.choice); the tests
+# pin it instead (the fused kernels where they are built, unless PCALM_FUSED says otherwise), so
+# that their numbers do not depend on a measurement, and keep any choice file out of the user's cache.
+os.environ.setdefault("PCALM_FUSED", "1")
+os.environ.setdefault("PCALM_WAY_CACHE", os.path.join(tempfile.mkdtemp(prefix="pcalm-way-"), "choices"))
 
 settings.register_profile(
     "ci",

@@ -17,6 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's own choice)")
     parser.add_argument("--model", choices=("residual-mlp", "conv"), default="residual-mlp", help="conv: time the residual CNN's steps (--shape L,C,B with C channels) on --image-size inputs")
     parser.add_argument("--image-size", type=int, default=8, help="side of the conv model's square grey inputs (8: digits, 28: MNIST)")
+    parser.add_argument("--measure-way", action="store_true", help="measure the fast path's way choice now (whatever the load) and keep it for this machine")
     parser.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     parser.add_argument("--out", type=Path, default=Path("results/bench"), help="folder for bench.json and bench.md")
     parser.set_defaults(func=run)
@@ -57,6 +58,10 @@ def run(args: argparse.Namespace) -> int:
     check_bench_fits(shapes, INPUT_DIM, OUTPUT_DIM)  # every shape, before the first is built
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    if args.measure_way:
+        from pcalm.experiments.bench import measure_way
+
+        measure_way(device)
     if args.model == "conv":
         from pcalm.experiments.bench_conv import conv_markdown_table, run_conv_bench
 

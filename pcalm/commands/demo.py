@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
 
     x, y = load_dataset("digits").training_batch(args.batch_size, args.seed)
     model = ResidualMLP(x.shape[1], args.width, args.depth, y.shape[1], args.activation, seed=args.seed, dtype=torch.float64)
-    bp = infer(model, x, y, BP())
+    bp = infer(model, x, y, BP(fast=False))  # autograd: the independent reference
     report = {"width": args.width, "depth": args.depth, "activation": args.activation, "batch_size": args.batch_size, "seed": args.seed}
     print(f"residual MLP N={args.width} L={args.depth} {args.activation}, digits batch of {args.batch_size}, T=2L")
     eta = 1.0 / activity_lambda_max(model, x, y)  # the paper's rule, resolved once for both methods

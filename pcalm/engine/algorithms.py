@@ -41,9 +41,21 @@ def _check_nonnegative(name: str, value: float, strict: bool) -> None:
 
 @dataclass(frozen=True)
 class BP:
-    """Backpropagation: autograd gradients of the batch-mean loss l = 1/(2B) ||y - y_hat||^2."""
+    """Backpropagation: the gradients of the batch-mean loss l = 1/(2B) ||y - y_hat||^2.
 
+    fast: None (default) runs a residual MLP's BP on the stacked fast path (forward and backward
+    written out, :mod:`pcalm.engine.stacked.bp`; autograd's numbers to rounding) and any other
+    model by autograd; False always by autograd, the independent reference every comparison of
+    a method's gradient with BP's uses; True insists on the fast path (ValueError where it does
+    not apply).
+    """
+
+    fast: bool | None = None
     name = "bp"
+
+    def __post_init__(self) -> None:
+        if self.fast is not None and not isinstance(self.fast, bool):
+            raise ValueError(f"fast: must be True, False or None, got {self.fast!r}")
 
 
 @dataclass(frozen=True)

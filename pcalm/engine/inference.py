@@ -1,4 +1,5 @@
-"""The inference engine: BP by autograd, and PC / PC-ALM by the canonical schedule of DESIGN section 3.
+"""The inference engine: BP (by autograd; a residual MLP's on the stacked fast path by default),
+and PC / PC-ALM by the canonical schedule of DESIGN section 3.
 
 PC runs through the same loop as PC-ALM (lam frozen at 0, rho = 1): there is no second loop.
 ``infer`` resolves the algorithm into a :class:`pcalm.engine.schedule.Schedule` first; the loop
@@ -50,6 +51,8 @@ def infer(
         fast: PC / PC-ALM on a residual MLP without an observer run on the stacked,
             layer-parallel fast path of :mod:`pcalm.engine.stacked` (same numbers, checked to 1e-12 in
             float64) unless ``fast`` is False; True insists on it (ValueError where it does not apply).
+            BP on a residual MLP likewise (:mod:`pcalm.engine.stacked.bp`), unless ``BP.fast``
+            says otherwise; False runs autograd.
 
     Returns:
         The InferenceResult: per-layer parameter gradients (``param_grads``, aligned with
@@ -57,7 +60,10 @@ def infer(
     """
     check_inputs(model, x, y)
     if isinstance(algo, BP):
-        return _backprop(model, x, y)
+        bp_fast = algo.fast if algo.fast is not None else fast
+        if bp_fast and not stacked.supports(model):
+            raise ValueError(f"fast: the stacked BP runs a ResidualMLP; got a {type(model).__name__}")
+        return stacked.backprop(model, x, y) if bp_fast is not False and stacked.supports(model) else _backprop(model, x, y)
     if not isinstance(algo, (PC, PCALM, Schedule)):
         raise ValueError(f"algo: expected BP, PC, PCALM or a Schedule, got {type(algo).__name__}")
     applies = stacked.supports(model) and observer is None
@@ -90,6 +96,7 @@ def _backprop(model: LayeredModel, x: Tensor, y: Tensor) -> InferenceResult:
         energies=loss.reshape(1),
         layer_energies=torch.cat([torch.zeros(model.depth - 1, dtype=loss.dtype, device=loss.device), loss.reshape(1)]).reshape(1, -1),
         eta=None,
+        way="autograd",
     )
 
 

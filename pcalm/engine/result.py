@@ -33,7 +33,8 @@ class InferenceResult:
     its per-layer terms, shape (len(energies), L). eta: the activity step used (None for BP).
     work: what the run counted as it ran (PC / PC-ALM): "layer_steps", one hidden layer's
     activity step and prediction pass each, and "dual_updates", one hidden layer's
-    lam_l <- lam_l + alpha eps_l each (empty for BP).
+    lam_l <- lam_l + alpha eps_l each (empty for BP). way: the code that ran: "reference" (the
+    per-layer loop), "autograd" (BP), or the fast path's "fused" or "eager" (:mod:`pcalm.engine.stacked`).
     """
 
     param_grads: list[list[Tensor]]
@@ -43,6 +44,7 @@ class InferenceResult:
     layer_energies: Tensor
     eta: float | None
     work: dict[str, int] = field(default_factory=dict)
+    way: str = "reference"
 
     @property
     def weight_grads(self) -> list[Tensor]:

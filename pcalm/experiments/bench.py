@@ -3,8 +3,16 @@ batched-matmul speed measured in the same run (``pcalm bench``).
 
 A "training step" here is the gradient computation ``infer(model, x, y, algo)`` with T = 2L,
 k = 1, a fixed eta (no Lanczos) and float32: the optimizer update that follows is the same for
-all three algorithms and is left out. BP is autograd on the same model; PC and PC-ALM run the
-layer-parallel fast path of :mod:`pcalm.engine.stacked`.
+all three algorithms and is left out. BP is the stacked BP of :mod:`pcalm.engine.stacked.bp`
+(``bp_autograd_ms``: autograd on the same model); PC and PC-ALM run the layer-parallel fast path
+of :mod:`pcalm.engine.stacked`, the way this machine's measurement chose
+(:mod:`pcalm.engine.stacked.choice`: ``way``, ``bp_way``), and both ways forced (``pcalm_fused_ms``,
+``pcalm_eager_ms``; NaN where the fused kernels are not built).
+
+BP's whole training step, gradients and Adam's update (``bp_step_ms``; ``bp_autograd_step_ms``
+with autograd), as the official JAX code's jitted step is timed, is set against a dense bound:
+its matmuls at the bench's bmm rate, forward F plus backward 2F - (layer 1's input gradient,
+never needed) = 2 F + F' of the counts below (``bp_bound_ms``, ``bp_step_over_bound``).
 
 Useful FLOPs of a PC / PC-ALM step (multiply-adds counted as 2):
 
@@ -29,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import os
 import platform
 import statistics
@@ -41,8 +50,11 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 from tqdm.auto import tqdm
 
-from pcalm.engine.stacked import fused
+from pcalm.engine.stacked import bp as stacked_bp
+from pcalm.engine.stacked import choice, fused
+from pcalm.engine.stacked import run as stacked_run
 from pcalm.engine.algorithms import BP, PC, PCALM
+from pcalm.engine.grads import train_step
 from pcalm.engine.inference import infer
 from pcalm.runtime.machine_info import cpu_record
 from pcalm.models.residual import ResidualMLP
@@ -64,8 +76,17 @@ class ShapeResult:
     batch: int
     steps: int
     bp_ms: float
+    bp_autograd_ms: float
+    bp_step_ms: float  # gradients and Adam's update
+    bp_autograd_step_ms: float
+    bp_bound_ms: float  # (2 F + F') at the bmm rate
+    bp_step_over_bound: float
+    bp_way: str
     pc_ms: float
     pcalm_ms: float
+    way: str  # the way PC / PC-ALM took: the machine's measured choice
+    pcalm_fused_ms: float
+    pcalm_eager_ms: float
     pcalm_dense_ms: float
     skipped_fraction: float
     pcalm_over_dense: float
@@ -85,6 +106,14 @@ def useful_flops(depth: int, width: int, batch: int, steps: int) -> float:
     widths = [INPUT_DIM] + [width] * (depth - 1) + [OUTPUT_DIM]
     per_layer = [2.0 * batch * n * m for m, n in zip(widths[:-1], widths[1:])]
     return 2 * sum(per_layer) + 2 * steps * sum(per_layer[1:])
+
+
+def bp_bound_flops(depth: int, width: int, batch: int) -> float:
+    """2 F + F' of the module docstring: BP's forward pass, weight gradients and input gradients
+    of layers 2..L, for the MNIST-shaped residual MLP."""
+    widths = [INPUT_DIM] + [width] * (depth - 1) + [OUTPUT_DIM]
+    per_layer = [2.0 * batch * n * m for m, n in zip(widths[:-1], widths[1:])]
+    return 2 * sum(per_layer) + sum(per_layer[1:])
 
 
 def _median_ms(samples: list[float]) -> float:
@@ -156,27 +185,49 @@ def bench_shape(depth: int, width: int, batch: int, device: torch.device, warmup
     schedule = resolve(PCALM(eta=ETA, steps=steps), model, x, y)
     hidden = depth - 1
     skipped = sum(wavefront(hidden, steps)) / (steps * hidden)
+    # The choices, made (measured, or read from this machine's file) before anything is timed.
+    way = choice.choose("inference", width, depth, device, stacked_run.time_one_run)
+    bp_way = choice.choose("bp", width, depth, device, stacked_bp.time_one_run)
+    has_kernels = fused.kernels(device) is not None
+    trained = {kind: ResidualMLP(INPUT_DIM, width, depth, OUTPUT_DIM, "relu", seed=seed).to(device) for kind in ("fast", "autograd")}
+    optimizers = {kind: torch.optim.Adam(net.parameters(), lr=1e-3) for kind, net in trained.items()}
     runs: dict[str, Callable[[], object]] = {
         "bp": lambda: infer(model, x, y, BP()),
+        "bp_autograd": lambda: infer(model, x, y, BP(fast=False)),
+        "bp_step": lambda: train_step(trained["fast"], optimizers["fast"], x, y, BP()),
+        "bp_autograd_step": lambda: train_step(trained["autograd"], optimizers["autograd"], x, y, BP(fast=False)),
         "pc": lambda: infer(model, x, y, PC(eta=ETA, steps=steps), fast=True),
         "pcalm": lambda: infer(model, x, y, PCALM(eta=ETA, steps=steps), fast=True),
+        "pcalm_eager": lambda: augmented_lagrangian(model, x, y, schedule, fused=False),
         "pcalm_dense": lambda: augmented_lagrangian(model, x, y, schedule, dense=True),
         "bmm": lambda: [torch.bmm(left, blocks, out=product) for _ in range(calls)],
     }
+    if has_kernels:
+        runs["pcalm_fused"] = lambda: augmented_lagrangian(model, x, y, schedule, fused=True, skew=way.skew)
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
     ms = time_interleaved(runs, sync, warmup, repeats)
     ms["bmm"] /= calls
     flops = useful_flops(depth, width, batch, steps)
     pcalm_gflops = flops / ms["pcalm"] / 1e6
     bmm_gflops = 2.0 * (depth - 2) * batch * width * width / ms["bmm"] / 1e6
+    bp_bound_ms = bp_bound_flops(depth, width, batch) / bmm_gflops / 1e6
     return ShapeResult(
         depth=depth,
         width=width,
         batch=batch,
         steps=steps,
         bp_ms=ms["bp"],
+        bp_autograd_ms=ms["bp_autograd"],
+        bp_step_ms=ms["bp_step"],
+        bp_autograd_step_ms=ms["bp_autograd_step"],
+        bp_bound_ms=bp_bound_ms,
+        bp_step_over_bound=ms["bp_step"] / bp_bound_ms,
+        bp_way=bp_way.name,
         pc_ms=ms["pc"],
         pcalm_ms=ms["pcalm"],
+        way=way.name,
+        pcalm_fused_ms=ms.get("pcalm_fused", math.nan),
+        pcalm_eager_ms=ms["pcalm_eager"],
         pcalm_dense_ms=ms["pcalm_dense"],
         skipped_fraction=skipped,
         pcalm_over_dense=ms["pcalm"] / ms["pcalm_dense"],
@@ -205,10 +256,19 @@ def machine(device: torch.device) -> dict[str, object]:
         "cpus": os.cpu_count(),
         "load_average_1min": os.getloadavg()[0],
         "fused_kernels": fused.kernels(device) is not None,
+        "pcalm_fused_env": os.environ.get("PCALM_FUSED"),  # set: it forced the way (no measured choice)
     }
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info
+
+
+def measure_way(device: torch.device) -> None:
+    """Measure the fast path's way choice for PC / PC-ALM and BP now and keep it
+    (:func:`pcalm.engine.stacked.choice.measure_now`); the CPU only, where the kernels are built."""
+    if device.type == "cpu" and fused.kernels(device) is not None:
+        choice.measure_now("inference", stacked_run.time_one_run)
+        choice.measure_now("bp", stacked_bp.time_one_run)
 
 
 def run_bench(shapes: tuple[tuple[int, int, int], ...], device: torch.device, warmup: int = 2, repeats: int = 7, progress: bool = True) -> dict[str, object]:
@@ -219,7 +279,10 @@ def run_bench(shapes: tuple[tuple[int, int, int], ...], device: torch.device, wa
     for depth, width, batch in bar:
         bar.set_postfix_str(f"L={depth} N={width} B={batch}")
         results.append(dataclasses.asdict(bench_shape(depth, width, batch, device, warmup, repeats)))
-    return {"machine": before, "load_average_1min_after": os.getloadavg()[0], "warmup": warmup, "repeats": repeats, "results": results}
+    return {
+        "machine": before, "load_average_1min_after": os.getloadavg()[0], "warmup": warmup, "repeats": repeats, "results": results,
+        "way_choice": choice.made(),
+    }
 
 
 COLUMNS = (
@@ -230,6 +293,9 @@ COLUMNS = (
     ("BP ms", "bp_ms", "{:.2f}"),
     ("PC ms", "pc_ms", "{:.2f}"),
     ("PC-ALM ms", "pcalm_ms", "{:.2f}"),
+    ("way", "way", "{}"),
+    ("fused ms", "pcalm_fused_ms", "{:.2f}"),
+    ("eager ms", "pcalm_eager_ms", "{:.2f}"),
     ("dense ms", "pcalm_dense_ms", "{:.2f}"),
     ("skipped", "skipped_fraction", "{:.1%}"),
     ("ALM/dense", "pcalm_over_dense", "{:.3f}"),
@@ -243,9 +309,40 @@ COLUMNS = (
 )
 
 
+BP_COLUMNS = (
+    ("L", "depth", "{:d}"),
+    ("N", "width", "{:d}"),
+    ("B", "batch", "{:d}"),
+    ("BP way", "bp_way", "{}"),
+    ("BP ms", "bp_ms", "{:.2f}"),
+    ("autograd ms", "bp_autograd_ms", "{:.2f}"),
+    ("BP+Adam ms", "bp_step_ms", "{:.2f}"),
+    ("autograd+Adam ms", "bp_autograd_step_ms", "{:.2f}"),
+    ("bound ms", "bp_bound_ms", "{:.3f}"),
+    ("step/bound", "bp_step_over_bound", "{:.1f}"),
+)
+
+
+def _table(columns: tuple[tuple[str, str, str], ...], rows: list[dict]) -> list[str]:
+    lines = ["| " + " | ".join(title for title, _, _ in columns) + " |", "|" + "---:|" * len(columns)]
+    for row in rows:
+        lines.append("| " + " | ".join(fmt.format(row[key]) for _, key, fmt in columns) + " |")
+    return lines
+
+
+def choice_lines(report: dict[str, object]) -> list[str]:
+    """The machine's choices the run used, one line per kind, thread count and class: the way,
+    the sweep length, both ways' times on the class's timed shape, and where the choice came from."""
+    lines = []
+    for name, made in sorted(report.get("way_choice", {}).items()):
+        for shape_class, entry in sorted(made["classes"].items()):
+            times = f"eager {entry['eager_ms']:.2f} ms, fused {entry['fused_ms']:.2f} ms" if "eager_ms" in entry else "not timed"
+            lines.append(f"- {name} {shape_class}: {entry['way']} (SKEW {entry['skew']}; {times}; {made['source']})")
+    return lines
+
+
 def markdown_table(report: dict[str, object]) -> str:
-    """The results as a Markdown table, one row per shape."""
-    lines = ["| " + " | ".join(title for title, _, _ in COLUMNS) + " |", "|" + "---:|" * len(COLUMNS)]
-    for row in report["results"]:
-        lines.append("| " + " | ".join(fmt.format(row[key]) for _, key, fmt in COLUMNS) + " |")
-    return "\n".join(lines)
+    """The results as Markdown: a table with one row per shape, BP's table, and the way choices."""
+    lines = _table(COLUMNS, report["results"]) + [""] + _table(BP_COLUMNS, report["results"])
+    chosen = choice_lines(report)
+    return "\n".join(lines + ([""] + ["Way chosen (pcalm.engine.stacked.choice):"] + chosen if chosen else []))

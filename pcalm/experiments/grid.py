@@ -141,6 +141,7 @@ class CellResult:
     threads: int = 0
     commit: str = ""
     code: str = ""
+    way: str = ""  # the code its training steps ran (TrainResult.way); "" in rows written before it was recorded
 
     @property
     def key(self) -> tuple:
@@ -155,7 +156,7 @@ class CellResult:
             c.algo, c.width, c.depth, c.activation, c.seed, result.status,
             metric("test_acc"), metric("test_mse"), metric("test_ce"), metric("train_acc"), metric("train_mse"), metric("cosine_to_bp"),
             math.nan if result.eta is None else result.eta, math.nan if result.lambda_max is None else result.lambda_max,
-            result.steps_done, result.wall_time_s, result.message, node, c.model, cpu, result.threads, source_commit(), code_fingerprint(),
+            result.steps_done, result.wall_time_s, result.message, node, c.model, cpu, result.threads, source_commit(), code_fingerprint(), result.way or "",
         )
 
     @classmethod
@@ -203,9 +204,9 @@ def _without_nan(value):
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(CellResult))
-# Columns added after the first shipped rows (``model``: no column means the residual MLP): a
-# cells.csv without them is still read.
-RECORDED_LATER = ("model", "cpu", "threads", "commit", "code")
+# Columns added after the first shipped rows (``model``: no column means the residual MLP; ``way``:
+# the code the training steps ran, "" where not recorded): a cells.csv without them is still read.
+RECORDED_LATER = ("model", "cpu", "threads", "commit", "code", "way")
 
 
 def _columns(path: Path, header: list[str] | None) -> tuple[str, ...]:
@@ -230,9 +231,23 @@ def read_cells(path: Path, repair: bool = True) -> list[CellResult]:
         if repair:
             path.write_text(text)
     reader = csv.DictReader(io.StringIO(text))
-    if reader.fieldnames is not None:
-        _columns(path, reader.fieldnames)
+    if reader.fieldnames is not None and _columns(path, reader.fieldnames) != FIELDS:
+        cells = [CellResult.from_row(row) for row in reader]
+        if repair:  # rewritten with every column (defaults where older rows lack one), so appends line up
+            _rewrite(path, cells)
+        return cells
     return [CellResult.from_row(row) for row in reader]
+
+
+def _rewrite(path: Path, cells: list[CellResult]) -> None:
+    """Replace ``path`` by ``cells`` in this pcalm's columns, atomically (a kill leaves the old file)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(FIELDS)
+    writer.writerows([getattr(cell, name) for name in FIELDS] for cell in cells)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(buffer.getvalue())
+    os.replace(temporary, path)
 
 
 def _append(path: Path, cell: CellResult) -> None:

@@ -19,7 +19,8 @@ schedule.
 Metrics: ``mse`` is the training loss 1/(2n) sum ||y - y_hat||^2 (DESIGN section 1), ``ce``
 the cross-entropy of softmax(y_hat), ``acc`` the accuracy of argmax y_hat, all of the
 feedforward output (the prediction of every method) over a whole split. ``cosine_to_bp``
-is the gradient cosine of the run's method to BP's on the probe batch with the current weights.
+is the gradient cosine of the run's method to BP's (autograd BP, the independent reference) on
+the probe batch with the current weights.
 A run whose activities or metrics stop being finite ends early with status ``"diverged"``.
 """
 
@@ -47,6 +48,7 @@ from pcalm.engine.metrics import gradient_cosine
 from pcalm.models import LayeredModel, ResidualCNN, ResidualMLP
 from pcalm.models.conv import image_shape
 from pcalm.engine.schedule import Schedule, resolve
+from pcalm.engine.stacked import choice
 from pcalm.runtime.threads import ThreadChoice, choose_threads, run_threads
 from pcalm.engine.validation import check_device
 from pcalm.experiments.run_memory import check_run_fits
@@ -146,7 +148,10 @@ class TrainResult:
     """What a run produced. ``status`` is "ok", "diverged" or "interrupted" (then ``message`` says why and
     ``history`` stops at the last finite epoch). ``eta`` is the activity step used (None for BP),
     ``lambda_max`` the eigenvalue that set it (None when eta was given). ``threads`` is the torch
-    thread count the run had, ``thread_choice`` why (:func:`pcalm.runtime.threads.choose_threads`)."""
+    thread count the run had, ``thread_choice`` why (:func:`pcalm.runtime.threads.choose_threads`).
+    ``way`` is the code the training steps ran ("fused" or "eager" on the fast path, "autograd",
+    "reference"), ``way_choice`` the fast path's choice for the shape and why
+    (:class:`pcalm.engine.stacked.choice.Way`; None off the fast path)."""
 
     config: TrainConfig
     status: str
@@ -161,6 +166,8 @@ class TrainResult:
     device: str = "cpu"
     threads: int = 1
     thread_choice: ThreadChoice | None = None
+    way: str | None = None
+    way_choice: dict | None = None
 
     @property
     def final(self) -> EpochMetrics | None:
@@ -202,10 +209,18 @@ def evaluate(model: LayeredModel, x: Tensor, y: Tensor, chunk: int = 4096) -> tu
     return 0.5 * squared / n, ce / n, correct / n
 
 
+def _way_choice(model: LayeredModel, algo: BP | Schedule, way: str) -> dict | None:
+    """The fast path's choice record for the run's shape (None where the step ran off it)."""
+    if way not in choice.WAYS:
+        return None
+    chosen = choice.choose("bp" if isinstance(algo, BP) else "inference", model.width, model.depth, model.device, None)
+    return None if chosen is None else chosen.as_dict()
+
+
 def _cosine_to_bp(model: LayeredModel, x: Tensor, y: Tensor, algo: BP | Schedule) -> float:
     if isinstance(algo, BP):
         return 1.0
-    reference = infer(model, x, y, BP()).flat_grads()
+    reference = infer(model, x, y, BP(fast=False)).flat_grads()  # autograd: the independent reference
     return gradient_cosine(infer(model, x, y, algo).flat_grads(), reference)
 
 
@@ -311,6 +326,8 @@ def _train(config: TrainConfig, out: Path | None, progress: bool, data: Dataset 
                 stage = f"Adam step {result.steps_done + 1}"
                 rows = rows.to(config.device)
                 step = train_step(model, optimizer, data.x_train[rows], data.y_train[rows], algo)
+                if result.way is None:
+                    result.way, result.way_choice = step.way, _way_choice(model, algo, step.way)
                 result.steps_done += 1
                 loss = float(step.energies[0])
                 finite = finite and math.isfinite(loss)

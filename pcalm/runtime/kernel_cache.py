@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
-import platform
 import shutil
 import socket
 import sys
@@ -33,6 +32,8 @@ from pathlib import Path
 from types import ModuleType
 
 import torch
+
+from pcalm.runtime.choice_cache import cpu_identity
 
 LOCK_NAME = "build.lock"
 POLL_S = 0.2
@@ -51,13 +52,8 @@ def build_key(source: Path, extra_cflags: list[str], extra_ldflags: list[str]) -
     """A short hash of what determines the compiled library: the source's text, the compiler
     (``CXX``) and flags, this CPU's model and flags (``-march=native`` code is not portable),
     torch's version and C++ ABI, and Python's version and extension suffix."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-        cpu = [line for line in text.splitlines() if line.startswith(("model name", "flags"))][:2]
-    except OSError:
-        cpu = [platform.processor(), platform.machine()]
     parts = [
-        hashlib.sha256(source.read_bytes()).hexdigest(), os.environ.get("CXX", "c++"), *extra_cflags, "--", *extra_ldflags, *cpu,
+        hashlib.sha256(source.read_bytes()).hexdigest(), os.environ.get("CXX", "c++"), *extra_cflags, "--", *extra_ldflags, *cpu_identity(),
         torch.__version__, str(torch.version.git_version), str(torch._C._GLIBCXX_USE_CXX11_ABI),
         sys.version, str(sysconfig.get_config_var("EXT_SUFFIX")),
     ]

@@ -7,9 +7,13 @@ layers stacked, in two ways that give the same numbers to rounding:
   same formulas written once more, in C++, one layer at a time while it is in cache.
 
 Both consume the resolved :class:`pcalm.engine.schedule.Schedule` (its ``alphas`` say which steps end
-with a dual step); neither decides the schedule.
+with a dual step); neither decides the schedule. Which of the two a shape takes is measured on
+each machine (:mod:`pcalm.engine.stacked.choice`). BP runs here too, forward and backward written
+out on the same stacked state (:mod:`pcalm.engine.stacked.bp`), both ways.
 """
 
-from pcalm.engine.stacked.run import SKEW, augmented_lagrangian, supports
+from pcalm.engine.stacked.bp import backprop
+from pcalm.engine.stacked.choice import SKEW
+from pcalm.engine.stacked.run import augmented_lagrangian, supports
 
-__all__ = ["SKEW", "augmented_lagrangian", "supports"]
+__all__ = ["SKEW", "augmented_lagrangian", "backprop", "supports"]

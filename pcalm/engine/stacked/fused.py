@@ -14,8 +14,10 @@ that every install and process shares (:mod:`pcalm.runtime.kernel_cache`: keyed 
 flags, this CPU's instruction set, since it is built with ``-march=native``, and the torch and
 Python versions; one builder at a time, a killed build taken over).
 
-Switch: ``PCALM_FUSED=0`` in the environment turns it off, and so does a CPU without the tools
-or a torch built without MKL (a warning says why, once); the fast path then runs its eager ops,
+Switch: which way a shape runs is chosen by measurement on each machine
+(:mod:`pcalm.engine.stacked.choice`); ``PCALM_FUSED=1`` forces the kernels, ``PCALM_FUSED=0`` turns
+them off, and so does a CPU without the tools or a torch built without MKL (a warning says why,
+once); the fast path then runs its eager ops,
 which give the same numbers to rounding (``tests/pcalm/engine/test_fast_path.py``: both to 1e-12 of the
 reference loop in float64). On other devices the eager ops run.
 """
@@ -36,9 +38,18 @@ SOURCE = Path(__file__).with_name("fused_steps.cpp")
 ACTIVATIONS = {"linear": 0, "relu": 1, "tanh": 2}
 
 
+def forced() -> bool | None:
+    """What ``PCALM_FUSED`` forces: False for 0, false, no or off; True for any other value; None
+    when it is unset or empty (the way is then chosen by measurement, :mod:`pcalm.engine.stacked.choice`)."""
+    text = os.environ.get("PCALM_FUSED", "").strip().lower()
+    if not text:
+        return None
+    return text not in {"0", "false", "no", "off"}
+
+
 def enabled() -> bool:
-    """Whether ``PCALM_FUSED`` allows the fused kernels (anything but 0, false, no or off)."""
-    return os.environ.get("PCALM_FUSED", "1").strip().lower() not in {"0", "false", "no", "off"}
+    """Whether ``PCALM_FUSED`` allows the fused kernels (unset, or anything but 0, false, no or off)."""
+    return forced() is not False
 
 
 def kernels(device: torch.device) -> ModuleType | None:

@@ -35,6 +35,9 @@
 //
 // The matmuls are BLAS calls, single-threaded inside the threads' own region: MKL's sgemm and
 // dgemm, which torch's CPU library exports (pcalm/engine/stacked/fused.py builds this only where torch has MKL).
+//
+// backprop_steps (at the end) runs BP on the same stacked state: the feedforward pass and the backward
+// signals, per thread's rows, for pcalm/engine/stacked/bp.py.
 
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
@@ -427,6 +430,120 @@ std::map<std::string, int64_t> run_steps(const std::map<std::string, torch::Tens
   return {{"layer_steps", work.layer_steps}, {"dual_updates", work.dual_updates}};
 }
 
+// BP on one thread's rows (pcalm/engine/stacked/bp.py): the feedforward pass, then the
+// backward signals delta_l = -B dl/dz_l of l = 1/(2B) |y - y_hat|^2 from the top down,
+//
+//   delta_{L-1} = s_out (e_out W_L) * phi'(z_{L-1}),   e_out = y - s_out a_{L-1} W_L^T
+//   delta_i     = delta_{i+1} + s_h (delta_{i+1} W_{i+1}) * phi'(z_i)     (the vector-Jacobian products)
+//
+// into e (H, B, N). Rows never interact here either; the weight gradients, which sum over the
+// rows, are one batched matmul in Python afterwards. Returns the rows' <e_out, e_out> in float64.
+template <typename scalar_t, int64_t activation>
+double backprop_rows(const Rows<scalar_t>& s, const scalar_t* x, const scalar_t* w_in, int n_in, scalar_t s_in, scalar_t* v) {
+  const int64_t block = int64_t(s.width) * s.width;
+  matmul_rows(x, w_in, true, s.p, s.rows, n_in, s.width, s_in, scalar_t(0));
+  for (int64_t i = 0; i < s.hidden; ++i) {
+    scalar_t* z = s.z(i);
+    const scalar_t* below = s.p + i * s.stride;  // mu_1, then z_{i-1}
+    std::copy(below, below + s.count, z);
+    if (i > 0) {  // z_i = z_{i-1} + s_h a_{i-1} W^T, W the block predicting hidden layer i (index i - 1)
+      matmul_rows(s.a + (i - 1) * s.stride, s.w_hidden + (i - 1) * block, true, z, s.rows, s.width, s.width, s.s_h, scalar_t(1));
+    }
+    activate<scalar_t, activation>(s, i);
+  }
+  const double total = readout(s);
+  for (int64_t i = s.hidden - 1; i >= 0; --i) {
+    const bool top = i == s.hidden - 1;
+    scalar_t* e = s.e + i * s.stride;
+    if (top) {
+      matmul_rows<scalar_t>(s.eps_out, s.w_out, false, v, s.rows, s.n_out, s.width, scalar_t(1), scalar_t(0));
+    } else {
+      matmul_rows(e + s.stride, s.w_hidden + i * block, false, v, s.rows, s.width, s.width, scalar_t(1), scalar_t(0));
+    }
+    const scalar_t scale = top ? s.s_out : s.s_h;
+    const scalar_t* z = s.z(i);
+    const scalar_t* a = s.a + i * s.stride;
+    auto signal = [&](int64_t j) {
+      scalar_t slope = scalar_t(1);
+      if constexpr (activation == kRelu) slope = z[j] > scalar_t(0) ? scalar_t(1) : scalar_t(0);
+      if constexpr (activation == kTanh) slope = scalar_t(1) - a[j] * a[j];
+      return scale * v[j] * slope;
+    };
+    if (top) {
+#pragma omp simd
+      for (int64_t j = 0; j < s.count; ++j) e[j] = signal(j);
+    } else {
+      const scalar_t* above = e + s.stride;
+#pragma omp simd
+      for (int64_t j = 0; j < s.count; ++j) e[j] = above[j] + signal(j);
+    }
+  }
+  return total;
+}
+
+// BP's feedforward pass and backward signals (pcalm/engine/stacked/bp.py), on the threads'
+// rows of the batch. tensors: x (B, n_0), y (B, n_L), w_in, w_hidden (H - 1, N, N), w_out; p
+// (H + 1, B, N) gets [mu_1; z_1; ...; z_H], a (H, B, N) phi(z) (linear: a is p[1:] itself), e
+// (H, B, N) the signals delta, eps_out (B, n_L) y - y_hat. Returns sum |y - y_hat|^2 (float64,
+// the threads' sums added in thread order).
+double backprop_steps(const std::map<std::string, torch::Tensor>& tensors, int64_t activation, double s_in, double s_h, double s_out) {
+  const torch::Tensor x = named(tensors, "x"), y = named(tensors, "y"), w_in = named(tensors, "w_in"), w_hidden = named(tensors, "w_hidden"),
+                      w_out = named(tensors, "w_out"), p = named(tensors, "p"), a = named(tensors, "a"), e = named(tensors, "e"),
+                      eps_out = named(tensors, "eps_out");
+  TORCH_CHECK(tensors.size() == 9, "backprop_steps: expected the tensors x, y, w_in, w_hidden, w_out, p, a, e, eps_out");
+  for (const auto& [tensor, name] : {std::pair{&x, "x"}, {&w_in, "w_in"}, {&w_hidden, "w_hidden"}, {&w_out, "w_out"}, {&y, "y"},
+                                     {&a, "a"}, {&e, "e"}, {&eps_out, "eps_out"}, {&p, "p"}}) {
+    check_state(*tensor, p, name);
+  }
+  TORCH_CHECK(activation == kLinear || activation == kRelu || activation == kTanh, "backprop_steps: unknown activation ", activation);
+  TORCH_CHECK(p.dim() == 3 && e.dim() == 3, "backprop_steps: p and e must be (layers, batch, width)");
+  const int64_t hidden = e.size(0), batch = e.size(1), width = e.size(2);
+  TORCH_CHECK(p.size(0) == hidden + 1 && p.sizes().slice(1) == e.sizes().slice(1) && a.sizes() == e.sizes(),
+              "backprop_steps: p, a, e do not stack the same layers");
+  TORCH_CHECK(x.dim() == 2 && x.size(0) == batch && w_in.dim() == 2 && w_in.size(0) == width && w_in.size(1) == x.size(1),
+              "backprop_steps: x and w_in do not match");
+  TORCH_CHECK(w_hidden.dim() == 3 && w_hidden.size(0) == hidden - 1 && w_hidden.size(1) == width && w_hidden.size(2) == width,
+              "backprop_steps: w_hidden must be (layers - 1, width, width)");
+  TORCH_CHECK(w_out.dim() == 2 && w_out.size(1) == width && y.sizes() == eps_out.sizes() && y.dim() == 2 && y.size(0) == batch &&
+                  y.size(1) == w_out.size(0),
+              "backprop_steps: w_out, y, eps_out do not match");
+  double loss_sum = 0.0;
+  py::gil_scoped_release no_gil;
+  AT_DISPATCH_FLOATING_TYPES(p.scalar_type(), "backprop_steps", [&] {
+    const int threads = static_cast<int>(std::min<int64_t>(at::get_num_threads(), batch));
+    std::vector<double> thread_sums(threads, 0.0);
+    auto thread_rows = [&](int rank) {
+      const int previous_blas_threads = MKL_Set_Num_Threads_Local(1);
+      const int64_t first = batch * rank / threads, rows = batch * (rank + 1) / threads - first;
+      const int64_t offset = first * width, n_out = w_out.size(0), n_in = x.size(1);
+      Rows<scalar_t> s{p.data_ptr<scalar_t>() + offset, a.data_ptr<scalar_t>() + offset, e.data_ptr<scalar_t>() + offset, nullptr,
+                       w_hidden.data_ptr<scalar_t>(), nullptr, w_out.data_ptr<scalar_t>(), y.data_ptr<scalar_t>() + first * n_out,
+                       eps_out.data_ptr<scalar_t>() + first * n_out, hidden, batch * width, rows * width,
+                       static_cast<int>(rows), static_cast<int>(width), static_cast<int>(n_out),
+                       scalar_t(s_h), scalar_t(s_out), scalar_t(0), scalar_t(0), {}, {}};
+      if (activation == kTanh) {
+        for (int64_t i = 0; i < hidden; ++i) {
+          s.a_layers.push_back(a.select(0, i).narrow(0, first, rows));
+          s.z_layers.push_back(p.select(0, i + 1).narrow(0, first, rows));
+        }
+      }
+      std::vector<scalar_t> v(s.count);
+      const scalar_t* x_rows = x.data_ptr<scalar_t>() + first * n_in;
+      auto run = [&](auto kind) {
+        constexpr int64_t act = decltype(kind)::value;
+        thread_sums[rank] = backprop_rows<scalar_t, act>(s, x_rows, w_in.data_ptr<scalar_t>(), int(n_in), scalar_t(s_in), v.data());
+      };
+      if (activation == kRelu) run(std::integral_constant<int64_t, kRelu>{});
+      else if (activation == kTanh) run(std::integral_constant<int64_t, kTanh>{});
+      else run(std::integral_constant<int64_t, kLinear>{});
+      MKL_Set_Num_Threads_Local(previous_blas_threads);
+    };
+    on_threads(threads, thread_rows);
+    for (int rank = 0; rank < threads; ++rank) loss_sum += thread_sums[rank];
+  });
+  return loss_sum;
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, module) {
   py::class_<Options>(module, "Options", "the scalars of a run (see run_steps)")
       .def(py::init<std::vector<double>, std::vector<int64_t>, int64_t, int64_t, double, double, double, double, double>(),
@@ -435,4 +552,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, module) {
       .def_readonly("alphas", &Options::alphas);
   module.def("run_steps", &run_steps, py::arg("tensors"), py::arg("options"),
              "the fast path's run: the feedforward start and T steps (see the source's header)");
+  module.def("backprop_steps", &backprop_steps, py::arg("tensors"), py::arg("activation"), py::arg("s_in"), py::arg("s_h"), py::arg("s_out"),
+             "BP's feedforward pass and backward signals on the stacked state (see backprop_rows)");
 }

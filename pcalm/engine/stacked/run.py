@@ -17,7 +17,8 @@ rho = 1) no lam is kept and E is Eps itself.
 
 The steps run either as the eager ops, in a Python loop (LEps (2, L-1, B, N) = [lam; Eps] holds
 both for one batched energy sum; D and V as in the formulas' module), or, on the CPU where
-:mod:`pcalm.engine.stacked.fused` has built it, in C++ (``run_steps``, from the feedforward start on):
+:mod:`pcalm.engine.stacked.fused` has built it and this machine's measurement chose it for the shape
+(:mod:`pcalm.engine.stacked.choice`), in C++ (``run_steps``, from the feedforward start on):
 there each thread takes its rows of the batch one layer at a time, two matmuls and then one pass
 doing the activity update, the errors at the new z, the energy sums and the dual step while the
 layer is in cache, and sweeps the layers SKEW steps at a time along a diagonal (step t of layer l
@@ -48,15 +49,14 @@ from pcalm.models import residual_stacked as formulas
 from pcalm.models.base import LayeredModel
 from pcalm.models.residual import ResidualMLP
 from pcalm.engine.result import InferenceResult, raise_if_not_finite
-from pcalm.engine.schedule import Schedule
+from pcalm.engine.algorithms import PCALM
+from pcalm.engine.schedule import Schedule, resolve
+from pcalm.engine.stacked import choice
+from pcalm.engine.stacked.choice import SKEW
 from pcalm.engine.stacked.fused import ACTIVATIONS
 from pcalm.engine.stacked.fused import kernels as fused_kernels
 
 Tensor = torch.Tensor
-# Steps per diagonal sweep of the fused kernels (fused_steps.cpp): each layer's state and weights
-# come into cache once per SKEW steps; the results do not depend on it. 3 to 6 ran fastest on the
-# 2-core CI machine (depth 32, width 128), 1 was 10% slower (docs/benchmarks.md).
-SKEW = 4
 
 
 def wavefront(hidden_layers: int, steps: int, dense: bool = False) -> list[int]:
@@ -171,7 +171,7 @@ class _StackedState:
         return torch.cat([hidden_terms, 0.5 * out.unsqueeze(1)], dim=1) / self.batch
 
 
-def _run_fused(kernels, state: _StackedState, x: Tensor, hidden: Tensor, out: Tensor, first_layers: list[int]) -> dict[str, int]:
+def _run_fused(kernels, state: _StackedState, x: Tensor, hidden: Tensor, out: Tensor, first_layers: list[int], skew: int) -> dict[str, int]:
     """The feedforward start and every step in C++ (``run_steps``); returns the work it counted."""
     model, schedule = state.model, state.schedule
     tensors = {
@@ -182,14 +182,25 @@ def _run_fused(kernels, state: _StackedState, x: Tensor, hidden: Tensor, out: Te
     if state.lam is not None:
         tensors["lam"] = state.lam
     options = kernels.Options(
-        alphas=list(schedule.alphas), first_layers=first_layers, skew=SKEW, activation=ACTIVATIONS[model.activation.name],
+        alphas=list(schedule.alphas), first_layers=first_layers, skew=skew, activation=ACTIVATIONS[model.activation.name],
         s_in=model.s_in, s_h=model.s_h, s_out=model.s_out, eta=schedule.eta, rho=schedule.rho,
     )
     return dict(kernels.run_steps(tensors, options))
 
 
+def time_one_run(fused: bool, depth: int, width: int, skew: int) -> float:
+    """Seconds of one PC-ALM run of TIMED_STEPS dense activity steps on the class's representative
+    shape (relu, batch BATCH, float32), ``fused`` or eager, with sweep length ``skew``: the
+    timer of :func:`pcalm.engine.stacked.choice.measure` for "inference"."""
+    model, x, y = choice.representative(depth, width)
+    schedule = resolve(PCALM(eta=0.1, steps=choice.TIMED_STEPS), model, x, y)
+    return choice.seconds(lambda: augmented_lagrangian(model, x, y, schedule, fused=fused, dense=True, skew=skew))
+
+
 @torch.no_grad()
-def augmented_lagrangian(model: ResidualMLP, x: Tensor, y: Tensor, schedule: Schedule, fused: bool | None = None, dense: bool = False) -> InferenceResult:
+def augmented_lagrangian(
+    model: ResidualMLP, x: Tensor, y: Tensor, schedule: Schedule, fused: bool | None = None, dense: bool = False, skew: int | None = None
+) -> InferenceResult:
     """The canonical schedule of DESIGN section 3 on the stacked state: after each activity step
     z_l <- z_l - eta (e_l - e_{l+1} J_{l+1}), the dual step lam_l <- lam_l + alpha_s eps_l where the
     schedule's alpha_s is not 0; weight gradient dL_rho/dW_l = -s_l/B e_l^T a_{l-1} at the end.
@@ -198,16 +209,21 @@ def augmented_lagrangian(model: ResidualMLP, x: Tensor, y: Tensor, schedule: Sch
     Arguments:
         model, x, y: the residual MLP and the batch (x clamped, y the target).
         schedule: the resolved schedule (:func:`pcalm.engine.schedule.resolve`).
-        fused: None runs the fused CPU kernels where :func:`pcalm.engine.stacked.fused.kernels` has them
-            (a CPU batch, ``PCALM_FUSED`` not 0, a compiler), else the eager ops; False forces the
-            eager ops; True insists on the kernels (RuntimeError where they are unavailable).
+        fused: None takes this machine's measured choice for the shape (:func:`pcalm.engine.stacked.choice.choose`:
+            the fused CPU kernels or the eager ops, and the sweep length); False forces the eager
+            ops; True insists on the kernels (RuntimeError where they are unavailable).
         dense: run every layer at every step instead of the wavefront's layers (:func:`wavefront`).
+        skew: the fused run's steps per sweep (None: the choice's, or SKEW when ``fused`` is given).
 
     Returns:
         The InferenceResult, with ``work`` the layer-steps and dual updates counted as they ran
         (the fused run counts one thread's rows; each thread runs the same layer-steps); a layer
-        the wavefront skips is not counted.
+        the wavefront skips is not counted; ``way`` is "fused" or "eager".
     """
+    if fused is None:
+        way = choice.choose("inference", model.width, model.depth, x.device, time_one_run)
+        fused, skew = way.fused, skew if skew is not None else way.skew
+    skew = SKEW if skew is None else skew
     kernels = None if fused is False else fused_kernels(x.device)
     if fused and kernels is None:
         raise RuntimeError(f"fused: the fused kernels are unavailable on {x.device} (see pcalm.engine.stacked.fused)")
@@ -219,7 +235,7 @@ def augmented_lagrangian(model: ResidualMLP, x: Tensor, y: Tensor, schedule: Sch
     hidden = torch.zeros(steps + 1, model.depth - 1, 1, reductions, dtype=x.dtype if kernels is None else torch.float64, device=x.device)
     out = x.new_empty(steps + 1)
     if kernels is not None:
-        work = _run_fused(kernels, state, x, hidden, out, first_layers)
+        work = _run_fused(kernels, state, x, hidden, out, first_layers, skew)
     else:
         # Step 0 is the feedforward start: every hidden eps is 0, so hidden[0] stays 0.
         torch.dot(state.eps_out.view(-1), state.eps_out.view(-1), out=out[0])
@@ -239,4 +255,5 @@ def augmented_lagrangian(model: ResidualMLP, x: Tensor, y: Tensor, schedule: Sch
         layer_energies=per_layer,
         eta=schedule.eta,
         work=work,
+        way="fused" if kernels is not None else "eager",
     )

@@ -184,3 +184,19 @@ def test_a_cells_csv_of_other_columns_is_refused_clearly(tmp_path):
         writer.writerows(rows)
     with pytest.raises(ValueError, match="columns are not this pcalm's \\(missing: node;"):
         run_grid(spec, tmp_path, progress=False)
+
+
+def test_rows_written_before_the_way_column_still_read_and_a_resumed_grid_adds_it(tmp_path):
+    spec = GridSpec(widths=(4,), depths=(3,), activations=("relu",), algos=("bp", "pc"), seeds=(0,), base=TrainConfig(epochs=1))
+    run_grid(spec, tmp_path, progress=False)
+    rows = _rows(tmp_path / "cells.csv")
+    assert [row["way"] for row in rows] == [rows[0]["way"]] * 2 and rows[0]["way"] in {"fused", "eager"}
+    old = [name for name in rows[0] if name != "way"]  # cells.csv of the pcalm before the way column, the pc cell not yet run
+    with open(tmp_path / "cells.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, old, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows[:1])
+    assert [(c.algo, c.way) for c in read_cells(tmp_path / "cells.csv")] == [("bp", "")]
+    result = run_grid(spec, tmp_path, progress=False)
+    assert result.ran == 1 and [(c.algo, c.way) for c in result.cells] == [("bp", ""), ("pc", rows[1]["way"])]
+    assert list(_rows(tmp_path / "cells.csv")[0]) == list(rows[0])  # the file now has every column, rows aligned

@@ -160,3 +160,15 @@ def test_deep_narrow_digits_cell_over_seeds_0_to_2():
     runs = [_cell(seed) for seed in (0, 1, 2)]
     mean = lambda key, algo: sum(getattr(r[algo].final, key) for r in runs) / len(runs)  # noqa: E731
     _check_cell({a: mean("test_acc", a) for a in runs[0]}, {a: mean("cosine_to_bp", a) for a in runs[0]})
+
+
+@pytest.mark.parametrize("algo", ["bp", "pc-alm"])
+def test_summary_records_the_way_the_steps_took(tmp_path, algo):
+    # The tests pin PCALM_FUSED (tests/conftest.py), so the fast path's choice is "forced" (or
+    # "no kernels" where they cannot be built): the fused kernels, else the eager ops.
+    result = train(TrainConfig(algo=algo, **SMALL), tmp_path / "run", progress=False)
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["way"] == result.way in {"fused", "eager"}
+    assert summary["way_choice"]["way"] == result.way and summary["way_choice"]["source"] in {"forced", "no kernels"}
+    older = {k: v for k, v in summary.items() if k not in ("way", "way_choice")}  # a summary.json from before the way was recorded
+    assert TrainResult.from_dict(older).way is None
