@@ -116,8 +116,7 @@ def backprop(model: ResidualMLP, x: Tensor, y: Tensor, fused: bool | None = None
         raise NonFiniteActivityError(f"bp: the loss is not finite ({loss.item()}); check the weights and inputs")
     weight_grads = formulas.weight_gradients(model, x, E, A, eps_out)
     return InferenceResult(
-        weight_grads=weight_grads,
-        bias_grads=[None] * depth,
+        param_grads=[[g] for g in weight_grads],  # bias-free: each layer holds [W_l]
         z=list(P[1:].unbind(0)),
         lam=list(E.unbind(0)),
         energies=loss.reshape(1),
