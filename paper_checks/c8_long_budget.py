@@ -429,8 +429,12 @@ def _plot(ctx: CheckContext, nets: dict[str, dict]) -> list[str]:
                 continue
             budgets = np.arange(len(trace[key]))
             shown = (budgets >= 1) & (trace[key] > 0)  # log axes: lam is 0 at T = 1 (no dual step yet)
+            if not shown.any():
+                continue  # nothing to draw on log axes (PC: lam stays 0)
             label = f"{name} (r = {n['radius']:.5f})" if key == "distance" else name
             lines.append(Line(budgets[shown].tolist(), trace[key][shown].tolist(), label=label, style="-"))
+        if not lines:
+            continue
         figure = plot_lines(lines, ctx.figure(f"c8_{key}.png"), title=f"C8: {title}", xlabel="budget T (activity steps)", ylabel=key, logx=True, logy=key != "cosine_to_bp")
         paths.append(str(figure))
     return paths
