@@ -27,6 +27,7 @@ from pcalm.engine.grads import train_step
 from pcalm.engine.metrics import layer_cosines
 from pcalm.engine.schedule import resolve
 from pcalm.experiments.plotting import Line, Threshold, plot_lines
+from pcalm.runtime.threads import choose_threads, run_threads
 
 WIDTH = DEPTH = 32
 BATCH = 64
@@ -58,7 +59,8 @@ def cosines_along_training(algo, ctx: CheckContext) -> dict[int, list[float]]:
 def trained_cosine(ctx: CheckContext) -> tuple[list[Criterion], dict, list[str]]:
     """C4's trained-net criterion (module docstring): criteria, evidence and figures."""
     tested = method_under_test(ctx, eta="auto")
-    measured = {"tested": cosines_along_training(tested, ctx), "pc": cosines_along_training(pcalm.PC(eta="auto"), ctx)}
+    with run_threads(choose_threads(WIDTH, BATCH, ctx.threads).threads):  # the thread rule (one for this net), as the grid's cells
+        measured = {"tested": cosines_along_training(tested, ctx), "pc": cosines_along_training(pcalm.PC(eta="auto"), ctx)}
     lowest = min(min(c) for c in measured["tested"].values())
     criteria = [
         Criterion(f"{tested.name}: min over layers and checkpoints (start, middle, end of {TRAIN_STEPS[ctx.tier]} Adam steps) of cos(grad_l, BP grad_l) at T = 2L, N = L = {DEPTH}, digits",
