@@ -23,6 +23,10 @@ from tests.helpers import TEST_DEVICE
 # pin it instead (the fused kernels where they are built, unless PCALM_FUSED says otherwise), so
 # that their numbers do not depend on a measurement, and keep any choice file out of the user's cache.
 os.environ.setdefault("PCALM_FUSED", "1")
+# Two xdist workers share two cores: each runs torch on one thread (tests that need more set
+# their own count), or their OpenMP threads fight for the cores and a check runs many times slower.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(1)
 os.environ.setdefault("PCALM_WAY_CACHE", os.path.join(tempfile.mkdtemp(prefix="pcalm-way-"), "choices"))
 
 settings.register_profile(
